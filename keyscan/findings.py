@@ -1,0 +1,238 @@
+"""From matches to findings: filter, pair key IDs with secrets, group by credential, rate.
+
+Per blob, `collect_sightings` turns matches into located sightings (the blob's bytes are needed
+only here, for line numbers). Across blobs, `group_sightings` makes one `Finding` per
+credential with every place it was seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from keyscan import filters, keyid
+from keyscan.model import Blob, Finding, Kind, Location, Match, Severity
+from keyscan.rules import Rule
+
+PAIR_RULE = "aws.access-key-pair"
+PAIR_LINES = 5  # a key ID and a secret this close (in lines) in one blob are one credential
+
+
+@dataclass(frozen=True, slots=True)
+class FindingOptions:
+    include_identifiers: bool = False
+    include_examples: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A credential seen at one location (after filtering, before grouping)."""
+
+    rule_id: str
+    kind: Kind
+    key_id: str | None
+    secret: str | None
+    example: bool
+    location: Location
+
+
+def _passes(match: Match, rule: Rule, options: FindingOptions) -> bool | None:
+    """True: a credential. False: drop. None: a documentation example (kept only on request)."""
+    if rule.identifier and not options.include_identifiers:
+        return False
+    values = [v for v in (match.key_id, match.secret) if v]
+    if any(filters.is_example(v) for v in values):
+        return None
+    if match.secret is not None and len(match.secret) == 40 and filters.is_hex_hash(match.secret):
+        return False
+    if any(filters.is_placeholder(v) for v in values):
+        return False
+    measured = match.secret or match.key_id or ""
+    return filters.shannon_entropy(measured) >= rule.entropy
+
+
+class _LineIndex:
+    """Line and column of byte offsets in one blob, counting newlines incrementally."""
+
+    def __init__(self, blob: Blob) -> None:
+        self._data = blob.data
+        self._base_line = blob.line
+        self._pos = 0
+        self._lines = 0
+
+    def locate(self, offset: int) -> tuple[int, int]:
+        data = self._data
+        if offset < self._pos:  # callers go mostly forward; restart when they do not
+            self._pos, self._lines = 0, 0
+        self._lines += data.count(b"\n", self._pos, offset)
+        self._pos = offset
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+        return self._base_line + self._lines + 1, column
+
+
+def _pair(
+    key_ids: list[tuple[Match, int]], secrets: list[tuple[Match, int]]
+) -> list[tuple[tuple[Match, int] | None, tuple[Match, int] | None]]:
+    """Pair each secret with the closest unpaired key ID within PAIR_LINES lines.
+
+    Greedy over all candidate pairs, closest first; a key ID before its secret wins a tie, as
+    in credentials files.
+    """
+    candidates = []
+    for si, (secret, sline) in enumerate(secrets):
+        for ki, (key, kline) in enumerate(key_ids):
+            distance = abs(sline - kline)
+            if distance <= PAIR_LINES:
+                after = 1 if key.start > secret.start else 0
+                candidates.append((distance, after, abs(secret.start - key.start), si, ki))
+    candidates.sort()
+    used_s: set[int] = set()
+    used_k: set[int] = set()
+    out: list[tuple[tuple[Match, int] | None, tuple[Match, int] | None]] = []
+    for _d, _a, _b, si, ki in candidates:
+        if si in used_s or ki in used_k:
+            continue
+        used_s.add(si)
+        used_k.add(ki)
+        out.append((key_ids[ki], secrets[si]))
+    out.extend((k, None) for i, k in enumerate(key_ids) if i not in used_k)
+    out.extend((None, s) for i, s in enumerate(secrets) if i not in used_s)
+    return out
+
+
+def collect_sightings(
+    blob: Blob, matches: Iterable[Match], rules: dict[str, Rule], options: FindingOptions
+) -> list[Sighting]:
+    """Filter one blob's matches, pair them, and locate them."""
+    kept: list[tuple[Match, bool]] = []
+    for match in matches:
+        verdict = _passes(match, rules[match.rule_id], options)
+        if verdict is None and options.include_examples:
+            kept.append((match, True))
+        elif verdict:
+            kept.append((match, False))
+    if not kept:
+        return []
+
+    # A pair match already holds its key ID and secret: drop the lone matches of the same spans.
+    pair_spans = [(m.start, m.end) for m, _ in kept if m.kind is Kind.ACCESS_KEY_PAIR]
+
+    def inside_pair(m: Match) -> bool:
+        return m.kind is not Kind.ACCESS_KEY_PAIR and any(
+            a <= m.start and m.end <= b for a, b in pair_spans
+        )
+
+    kept = [(m, ex) for m, ex in kept if not inside_pair(m)]
+    index = _LineIndex(blob)
+    located = [(m, ex, *index.locate(m.start)) for m, ex in kept]
+
+    def where(line: int, column: int) -> Location:
+        return Location(blob.provenance, line, column)
+
+    sightings: list[Sighting] = []
+    lone_keys: list[tuple[Match, int]] = []
+    lone_secrets: list[tuple[Match, int]] = []
+    positions: dict[int, tuple[int, int]] = {}
+    examples: dict[int, bool] = {}
+    for m, ex, line, column in located:
+        positions[id(m)] = (line, column)
+        examples[id(m)] = ex
+        if m.kind is Kind.ACCESS_KEY_ID:
+            lone_keys.append((m, line))
+        elif m.kind is Kind.SECRET_ACCESS_KEY:
+            lone_secrets.append((m, line))
+        else:
+            sightings.append(Sighting(m.rule_id, m.kind, m.key_id, m.secret, ex, where(line, column)))
+
+    for key, secret in _pair(lone_keys, lone_secrets):
+        if key is not None and secret is not None:
+            k, s = key[0], secret[0]
+            sightings.append(
+                Sighting(
+                    PAIR_RULE,
+                    Kind.ACCESS_KEY_PAIR,
+                    k.key_id,
+                    s.secret,
+                    examples[id(k)] or examples[id(s)],
+                    where(*positions[id(k)]),
+                )
+            )
+        else:
+            m = (key or secret)[0]  # type: ignore[index]
+            sightings.append(
+                Sighting(m.rule_id, m.kind, m.key_id, m.secret, examples[id(m)], where(*positions[id(m)]))
+            )
+    return sightings
+
+
+def rate(kind: Kind, key_id: str | None, secret: str | None, example: bool, canary: bool) -> Severity:
+    """Severity without an inventory: complete credentials first, identifiers and decoys last."""
+    if example or canary or kind is Kind.IDENTIFIER:
+        return Severity.INFO
+    if kind in (Kind.ACCESS_KEY_PAIR, Kind.SESSION_TOKEN):
+        return Severity.CRITICAL
+    if kind is Kind.BEDROCK_API_KEY:
+        # Long-term keys (ABSK…) live until revoked; short-term ones expire within hours.
+        return Severity.CRITICAL if secret and secret.startswith("ABSK") else Severity.HIGH
+    if kind is Kind.ACCESS_KEY_ID:
+        return Severity.HIGH if keyid.key_type(key_id or "") in ("long_term", "a3t") else Severity.MEDIUM
+    return Severity.HIGH
+
+
+def fingerprint(rule_id: str, key_id: str | None, secret: str | None) -> str:
+    """Stable across runs and machines; a one-way hash, so it never reveals the secret."""
+    text = "\0".join((rule_id, key_id or "", secret or ""))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _key_type(kind: Kind, key_id: str | None, secret: str | None) -> str | None:
+    if key_id:
+        return keyid.key_type(key_id)
+    if kind is Kind.BEDROCK_API_KEY and secret:
+        return "bedrock_long_term" if secret.startswith("ABSK") else "bedrock_short_term"
+    if kind is Kind.SESSION_TOKEN:
+        return "session_token"
+    return None
+
+
+def group_sightings(sightings: Iterable[Sighting]) -> list[Finding]:
+    """One finding per credential, most severe first, locations in the order first seen."""
+    by_credential: dict[tuple[Kind, str | None, str | None], Finding] = {}
+    seen_locations: dict[tuple[Kind, str | None, str | None], set[Location]] = {}
+    for s in sightings:
+        key = (s.kind, s.key_id, s.secret)
+        finding = by_credential.get(key)
+        if finding is None:
+            account = keyid.decode_account_id(s.key_id) if s.key_id else None
+            canary = keyid.is_canary_account(account)
+            measured = s.secret or s.key_id or ""
+            finding = Finding(
+                rule_id=s.rule_id,
+                kind=s.kind,
+                key_id=s.key_id,
+                secret=s.secret,
+                severity=rate(s.kind, s.key_id, s.secret, s.example, canary),
+                key_type=_key_type(s.kind, s.key_id, s.secret),
+                account_id=account,
+                canary=canary,
+                example=s.example,
+                entropy=round(filters.shannon_entropy(measured), 2),
+                fingerprint=fingerprint(s.rule_id, s.key_id, s.secret),
+            )
+            by_credential[key] = finding
+            seen_locations[key] = set()
+        if s.location not in seen_locations[key]:
+            seen_locations[key].add(s.location)
+            finding.locations.append(s.location)
+    return sort_findings(by_credential.values())
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    def order(f: Finding) -> tuple[int, str, int, str]:
+        first = f.locations[0] if f.locations else None
+        path = (first.provenance.path or "") if first else ""
+        return (-f.severity, path, first.line if first else 0, f.fingerprint)
+
+    return sorted(findings, key=order)

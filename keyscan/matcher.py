@@ -1,0 +1,175 @@
+"""Find rule matches in bytes: one prefilter pass over the whole blob, full patterns near hits.
+
+hyperscan compiles every rule's prefilter into one database and reports, in a single pass,
+where each rule could match. The full `regex` pattern then runs only in a window around those
+hits. Without hyperscan the prefilters run as `regex` patterns instead; the windows and the
+confirmation are the same code, so both engines give the same matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import regex
+
+from keyscan.errors import RuleError
+from keyscan.model import Match
+from keyscan.rules import Rule
+
+ENGINES = ("auto", "hyperscan", "regex")
+
+
+def _hyperscan() -> Any | None:
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    return hyperscan
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "keyscan"
+
+
+def _compile_hyperscan(hs: Any, rules: Sequence[Rule]) -> Any:
+    """Compile (or load from the user cache) one block-mode database for all prefilters."""
+    expressions = [rule.prefilter.encode() for rule in rules]
+    digest = hashlib.sha256(b"\0".join([hs.__version__.encode(), *expressions])).hexdigest()
+    cached = _cache_dir() / f"hs-{digest[:32]}.db"
+    try:
+        db = hs.loadb(cached.read_bytes(), hs.HS_MODE_BLOCK)
+        db.scratch = hs.Scratch(db)
+        return db
+    except Exception:  # missing, unreadable, or from another hyperscan build: recompile
+        pass
+    db = hs.Database(mode=hs.HS_MODE_BLOCK)
+    try:
+        db.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[0] * len(expressions),
+        )
+    except hs.error as exc:
+        bad = _first_bad_prefilter(hs, rules)
+        raise RuleError(
+            f"{bad}: prefilter is not valid hyperscan syntax ({exc}); "
+            "simplify it (no lookaround or backreferences)"
+        ) from None
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(hs.dumpb(db))
+        tmp.replace(cached)
+    except OSError:
+        pass  # a read-only home only costs the compile next time
+    return db
+
+
+def _first_bad_prefilter(hs: Any, rules: Sequence[Rule]) -> str:
+    for rule in rules:
+        try:
+            hs.Database(mode=hs.HS_MODE_BLOCK).compile(expressions=[rule.prefilter.encode()])
+        except hs.error:
+            return f"rule {rule.id!r} in {rule.source}"
+    return "a rule"
+
+
+class Matcher:
+    """Compiled rules, ready to scan many blobs. Not thread-safe: one per worker."""
+
+    def __init__(self, rules: Sequence[Rule], engine: str = "auto") -> None:
+        if engine not in ENGINES:
+            raise RuleError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        self.rules = list(rules)
+        self._db: Any = None
+        self._prefilters: list[Any] = []
+        hs = _hyperscan() if engine != "regex" else None
+        if engine == "hyperscan" and hs is None:
+            raise RuleError(
+                "the hyperscan engine was asked for but `hyperscan` cannot be imported; "
+                "`pip install hyperscan`, or use --engine regex"
+            )
+        if hs is not None and self.rules:
+            self._db = _compile_hyperscan(hs, self.rules)
+            self.engine = "hyperscan"
+        else:
+            self.engine = "regex"
+            for rule in self.rules:
+                try:
+                    self._prefilters.append(regex.compile(rule.prefilter.encode()))
+                except regex.error as exc:
+                    raise RuleError(
+                        f"rule {rule.id!r} in {rule.source}: prefilter does not compile: {exc}"
+                    ) from None
+
+    def _hits(self, data: bytes) -> dict[int, list[int]]:
+        """For each rule index, the end offsets of its prefilter hits, ascending."""
+        hits: dict[int, list[int]] = {}
+        if self._db is not None:
+
+            def on_hit(index: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+                ends = hits.get(index)
+                if ends is None:
+                    hits[index] = [end]
+                else:
+                    ends.append(end)
+
+            self._db.scan(data, match_event_handler=on_hit)
+        else:
+            for index, prefilter in enumerate(self._prefilters):
+                ends = [m.end() for m in prefilter.finditer(data, overlapped=True)]
+                if ends:
+                    hits[index] = ends
+        return hits
+
+    def scan(self, data: bytes, start: int = 0, stop: int | None = None) -> list[Match]:
+        """Matches in `data` whose start lies in [start, stop), ordered by position."""
+        if not data:
+            return []
+        size = len(data)
+        stop = size if stop is None else stop
+        found: list[Match] = []
+        for index, ends in self._hits(data).items():
+            rule = self.rules[index]
+            pattern = rule.compiled
+            for lo, hi in _windows(ends, rule.window, size):
+                for m in pattern.finditer(data, lo, hi):
+                    if not start <= m.start() < stop:
+                        continue
+                    key_id = m.group("key_id") if "key_id" in pattern.groupindex else None
+                    secret = m.group("secret") if "secret" in pattern.groupindex else None
+                    found.append(
+                        Match(
+                            rule_id=rule.id,
+                            kind=rule.kind,
+                            start=m.start(),
+                            end=m.end(),
+                            key_id=key_id.decode("ascii", "replace") if key_id else None,
+                            secret=secret.decode("ascii", "replace") if secret else None,
+                        )
+                    )
+        found.sort(key=lambda match: (match.start, match.rule_id))
+        return found
+
+
+def _windows(ends: list[int], width: int, size: int) -> list[tuple[int, int]]:
+    """Merge [end - width, end + width] around every hit into disjoint windows."""
+    merged: list[tuple[int, int]] = []
+    lo = hi = -1
+    for end in ends:
+        a, b = max(0, end - width), min(size, end + width)
+        if a <= hi:
+            hi = max(hi, b)
+        else:
+            if hi >= 0:
+                merged.append((lo, hi))
+            lo, hi = a, b
+    if hi >= 0:
+        merged.append((lo, hi))
+    return merged

@@ -1,0 +1,109 @@
+"""The data that flows through the pipeline: Blob -> Match -> Finding.
+
+Every stage speaks in these nouns; none of them knows where the bytes came from beyond the
+`Provenance` attached to a blob.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that `max()` and sorting pick the most severe first."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        return cls[text.upper()]
+
+
+class Kind(enum.StrEnum):
+    ACCESS_KEY_PAIR = "access_key_pair"
+    ACCESS_KEY_ID = "access_key_id"
+    SECRET_ACCESS_KEY = "secret_access_key"
+    SESSION_TOKEN = "session_token"
+    BEDROCK_API_KEY = "bedrock_api_key"
+    IDENTIFIER = "identifier"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a blob was seen. A blob may have several (the same content at many paths)."""
+
+    source: str  # "file" | "stdin" | "git"
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class Blob:
+    """Bytes to scan. `offset`/`line` place a chunk of a large file inside the whole file."""
+
+    data: bytes
+    provenance: Provenance
+    offset: int = 0  # byte offset of data[0] in the original content
+    line: int = 0  # newlines in the original content before data[0]
+    # Matches starting before `owned_from` (relative to data) belong to the previous chunk.
+    owned_from: int = 0
+    owned_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A confirmed rule match inside one blob, before filtering and grouping."""
+
+    rule_id: str
+    kind: Kind
+    start: int  # byte offset in the blob's data
+    end: int
+    key_id: str | None
+    secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    provenance: Provenance
+    line: int
+    column: int
+
+
+@dataclass(slots=True)
+class Finding:
+    """One credential, with every place it was seen."""
+
+    rule_id: str
+    kind: Kind
+    key_id: str | None
+    secret: str | None
+    severity: Severity
+    key_type: str | None = None
+    account_id: str | None = None
+    canary: bool = False
+    example: bool = False
+    entropy: float | None = None
+    locations: list[Location] = field(default_factory=list)
+    fingerprint: str = ""
+
+
+@dataclass(slots=True)
+class ScanStats:
+    blobs: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class ScanResult:
+    findings: list[Finding]
+    stats: ScanStats
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,28 @@
+"""JSON (one document) and JSON Lines (one finding per line)."""
+
+from __future__ import annotations
+
+import json
+
+from keyscan.model import ScanResult
+from keyscan.reports import ReportOptions, finding_dict, tool_dict
+
+
+def render_json(result: ScanResult, options: ReportOptions) -> str:
+    document = {
+        "version": 1,
+        "tool": tool_dict(),
+        "findings": [finding_dict(f, options) for f in result.findings],
+        "stats": {
+            "blobs": result.stats.blobs,
+            "bytes": result.stats.bytes,
+            "seconds": round(result.stats.seconds, 3),
+        },
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_jsonl(result: ScanResult, options: ReportOptions) -> str:
+    return "".join(
+        json.dumps(finding_dict(f, options), ensure_ascii=False) + "\n" for f in result.findings
+    )

@@ -1,0 +1,72 @@
+"""Text for people: grouped by credential, most severe first, colored on a terminal."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from keyscan.model import Finding, ScanResult, Severity
+from keyscan.reports import ReportOptions, display_path, redact
+
+_COLORS = {
+    Severity.CRITICAL: "bright_red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "bright_black",
+}
+INDENT = " " * 10
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _finding_lines(f: Finding, options: ReportOptions) -> list[str]:
+    style = (lambda text, **kw: click.style(text, **kw)) if options.color else (lambda text, **kw: text)
+    head = [style(f"{f.severity.label.upper():<9}", fg=_COLORS[f.severity], bold=True), f.rule_id]
+    if f.key_id:
+        head.append(style(f.key_id, bold=True))
+    if f.secret:
+        head.append(f"secret {redact(f.secret, options.show_secrets)}")
+    lines = [" ".join(head)]
+    facts = []
+    if f.key_type:
+        facts.append(f.key_type.replace("_", "-"))
+    if f.account_id:
+        facts.append(f"account {f.account_id}")
+    if f.canary:
+        facts.append("canary-token account: do not use, it alerts its owner")
+    if f.example:
+        facts.append("AWS documentation example")
+    if facts:
+        lines.append(INDENT + " · ".join(facts))
+    for loc in f.locations:
+        where = display_path(loc.provenance.path) or "(stdin)"
+        lines.append(f"{INDENT}{where}:{loc.line}:{loc.column}")
+    return lines
+
+
+def render_text(result: ScanResult, options: ReportOptions) -> str:
+    out: list[str] = []
+    for f in result.findings:
+        out.extend(_finding_lines(f, options))
+        out.append("")
+    stats = result.stats
+    scanned = f"{stats.blobs} files, {_size(stats.bytes)} in {stats.seconds:.2f} s"
+    if result.findings:
+        counts = Counter(f.severity for f in result.findings)
+        by_level = ", ".join(
+            f"{counts[s]} {s.label}" for s in sorted(counts, reverse=True)
+        )
+        noun = "finding" if len(result.findings) == 1 else "findings"
+        out.append(f"{len(result.findings)} {noun} ({by_level}) · {scanned}")
+    else:
+        out.append(f"No AWS credentials found · {scanned}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""Sources turn what the user names (paths, stdin, later git) into `Blob`s with provenance."""

@@ -1,0 +1,172 @@
+"""Blobs from files, folders and standard input.
+
+Large files are cut into overlapping chunks so memory stays bounded; a match belongs to the
+chunk its first byte is owned by, so the overlap never reports a match twice.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
+
+from keyscan.errors import SourceError
+from keyscan.model import Blob, Provenance
+
+STDIN = "-"
+CHUNK = 16 * 1024 * 1024
+# Longer than any rule's longest match, so a match that starts in one chunk ends inside it.
+OVERLAP = 64 * 1024
+LOOKBEHIND = 64  # bytes before a chunk kept so that boundary assertions see real context
+
+# Media formats that never hold text: skipping them saves time and avoids noise.
+_MEDIA_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF87a",
+    b"GIF89a",
+    b"OggS",
+    b"ID3",  # MP3
+    b"fLaC",
+    b"wOFF",
+    b"wOF2",
+    b"\x1aE\xdf\xa3",  # Matroska / WebM
+)
+
+Warn = Callable[[str], None]
+
+
+def is_media(head: bytes) -> bool:
+    if head.startswith(_MEDIA_MAGIC):
+        return True
+    # RIFF containers (WebP, WAV, AVI) and ISO media (MP4, MOV, HEIC) carry a tag at offset 4 or 8.
+    return (head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI ")) or head[4:8] == b"ftyp"
+
+
+def _decode_utf16(data: bytes) -> bytes:
+    """UTF-16 text with a BOM becomes UTF-8, so that byte patterns see the characters."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and not data.startswith(b"\xff\xfe\x00\x00"):
+        return data.decode("utf-16", "replace").encode("utf-8")
+    return data
+
+
+def check_paths(paths: Sequence[str]) -> None:
+    """Fail before scanning anything if a named path does not exist."""
+    for path in paths:
+        if path != STDIN and not os.path.lexists(path):
+            raise SourceError(
+                f"path not found: {path}. Check the spelling, or pass - to read standard input."
+            )
+
+
+def _read_full(stream: BinaryIO, size: int) -> bytes:
+    """Read `size` bytes, or fewer only at end of input (pipes return short reads)."""
+    parts, left = [], size
+    while left > 0:
+        part = stream.read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def _read_chunks(stream: BinaryIO, provenance: Provenance) -> Iterator[Blob]:
+    """Yield the whole content as one blob, or overlapping chunks when it is large."""
+    buf = _read_full(stream, CHUNK + OVERLAP)
+    if not buf or is_media(buf[:16]):
+        return
+    if len(buf) <= CHUNK:
+        yield Blob(_decode_utf16(buf), provenance)
+        return
+    offset = lines = owned_from = 0
+    while True:
+        need = owned_from + CHUNK + OVERLAP - len(buf)
+        if need > 0:
+            more = _read_full(stream, need)
+            buf += more
+            if len(more) < need:  # end of input: this chunk owns everything left
+                yield Blob(buf, provenance, offset, lines, owned_from, len(buf))
+                return
+        owned_to = owned_from + CHUNK
+        yield Blob(buf, provenance, offset, lines, owned_from, owned_to)
+        # Keep a little context before the next owned region, plus the overlap after it.
+        keep_from = owned_to - LOOKBEHIND
+        lines += buf.count(b"\n", 0, keep_from)
+        offset += keep_from
+        buf = buf[keep_from:]
+        owned_from = LOOKBEHIND
+
+
+def _open_regular(path: str, warn: Warn) -> BinaryIO | None:
+    """Open a regular file without following a swap to a FIFO or device behind our back."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        warn(f"cannot read {path}: {exc.strerror}; skipped")
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        os.close(fd)
+        warn(f"cannot read {path}: {exc.strerror}; skipped")
+        return None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        warn(f"{path} is not a regular file (FIFO, socket or device); skipped")
+        return None
+    return os.fdopen(fd, "rb")
+
+
+def _file_blobs(path: str, warn: Warn) -> Iterator[Blob]:
+    stream = _open_regular(path, warn)
+    if stream is None:
+        return
+    with stream:
+        try:
+            yield from _read_chunks(stream, Provenance("file", path))
+        except OSError as exc:
+            warn(f"error while reading {path}: {exc.strerror}; the rest of it was skipped")
+
+
+def _walk(root: str, warn: Warn) -> Iterator[str]:
+    """Regular files under `root`, sorted, skipping .git and never following symlinks.
+
+    A symlink either points inside the root, whose target is scanned where it lives, or out
+    of it, where the user did not ask us to go; not following them also rules out loops.
+    """
+
+    def on_error(exc: OSError) -> None:
+        warn(f"cannot list {exc.filename}: {exc.strerror}; skipped")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError as exc:
+                warn(f"cannot read {path}: {exc.strerror}; skipped")
+                continue
+            if stat.S_ISREG(mode):
+                yield os.path.normpath(path)
+
+
+def iter_blobs(paths: Sequence[str], warn: Warn, stdin: BinaryIO | None = None) -> Iterator[Blob]:
+    """Blobs for every file named or found under a named folder; `-` is standard input."""
+    for path in paths:
+        if path == STDIN:
+            yield from _read_chunks(stdin or sys.stdin.buffer, Provenance("stdin", None))
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            warn(f"cannot read {path}: {exc.strerror}; skipped")
+            continue
+        if stat.S_ISDIR(mode):
+            for file_path in _walk(path, warn):
+                yield from _file_blobs(file_path, warn)
+        else:
+            yield from _file_blobs(path, warn)
