@@ -1,0 +1,44 @@
+"""Shared fixtures: an isolated environment and a runner for the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from keyscan.cli import main
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No user git config, no inherited GIT_* variables, a private cache folder."""
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name.startswith("GIT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+    yield
+
+
+def run_cli(*args: str, input: bytes | str | None = None) -> Result:
+    """Run keyscan in-process, as a user would type it."""
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def run_keyscan(*args: str, input: bytes | None = None, cwd: Path | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """Run keyscan as a real subprocess (for FIFOs, signals, memory and start-up)."""
+    return subprocess.run(
+        [sys.executable, "-m", "keyscan", *args],
+        input=input, capture_output=True, cwd=cwd, timeout=timeout, check=False,
+    )
