@@ -44,33 +44,49 @@ _FORMATS = ("text", "json", "jsonl", "sarif", "csv")
 @main.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option(
-    "-f", "--format", "fmt", type=click.Choice(_FORMATS), default="text", show_default=True,
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(_FORMATS),
+    default="text",
+    show_default=True,
     help="Report format.",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the report to this file instead of standard output.",
 )
 @click.option("--show-secrets", is_flag=True, help="Print secrets in full (redacted by default).")
 @click.option(
-    "--patterns", "patterns", multiple=True, type=click.Path(path_type=Path),
+    "--patterns",
+    "patterns",
+    multiple=True,
+    type=click.Path(path_type=Path),
     help="Extra rule file or folder of .toml rule files (repeatable).",
 )
 @click.option(
-    "--include-identifiers", is_flag=True,
+    "--include-identifiers",
+    is_flag=True,
     help="Also report IAM unique IDs (AIDA…, AROA…): identifiers, not credentials.",
 )
 @click.option(
-    "--include-examples", is_flag=True,
+    "--include-examples",
+    is_flag=True,
     help="Also report AWS documentation examples (AKIAIOSFODNN7EXAMPLE…) as info.",
 )
 @click.option(
-    "--color/--no-color", default=None,
+    "--color/--no-color",
+    default=None,
     help="Color the text report (default: when writing to a terminal).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print no warnings.")
 @click.option(
-    "--engine", type=click.Choice(("auto", "hyperscan", "regex")), default="auto", hidden=True,
+    "--engine",
+    type=click.Choice(("auto", "hyperscan", "regex")),
+    default="auto",
+    hidden=True,
     help="Prefilter engine (for testing: both give the same findings).",
 )
 def scan(
@@ -115,7 +131,10 @@ def scan(
             click.echo(f"keyscan: warning: {warning}", err=True)
     use_color = (output is None and sys.stdout.isatty()) if color is None else color
     report = render(
-        result, fmt, rules, ReportOptions(show_secrets=show_secrets, color=use_color and fmt == "text")
+        result,
+        fmt,
+        rules,
+        ReportOptions(show_secrets=show_secrets, color=use_color and fmt == "text"),
     )
     if output is None:
         click.echo(report, nl=False, color=use_color)
@@ -124,8 +143,10 @@ def scan(
             output.write_text(report, encoding="utf-8")
         except OSError as exc:
             _fail(
-                OSError(f"cannot write the report to {output}: {exc.strerror}; "
-                        "choose another --output path")
+                OSError(
+                    f"cannot write the report to {output}: {exc.strerror}; "
+                    "choose another --output path"
+                )
             )
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
@@ -137,7 +158,10 @@ def rules() -> None:
 
 @rules.command("list")
 @click.option(
-    "--patterns", "patterns", multiple=True, type=click.Path(path_type=Path),
+    "--patterns",
+    "patterns",
+    multiple=True,
+    type=click.Path(path_type=Path),
     help="Extra rule file or folder (repeatable).",
 )
 def rules_list(patterns: tuple[Path, ...]) -> None:
@@ -156,7 +180,10 @@ def rules_list(patterns: tuple[Path, ...]) -> None:
 
 @rules.command("check")
 @click.option(
-    "--patterns", "patterns", multiple=True, type=click.Path(path_type=Path),
+    "--patterns",
+    "patterns",
+    multiple=True,
+    type=click.Path(path_type=Path),
     help="Extra rule file or folder (repeatable).",
 )
 def rules_check(patterns: tuple[Path, ...]) -> None:

@@ -5,6 +5,7 @@ These run on every confirmed match, so they stay cheap and allocation-light.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 
@@ -35,7 +36,7 @@ def is_hex_hash(value: str) -> bool:
 
 def _has_run(value: str) -> bool:
     same = up = 1
-    for prev, cur in zip(value, value[1:], strict=False):
+    for prev, cur in itertools.pairwise(value):
         same = same + 1 if cur == prev else 1
         up = up + 1 if ord(cur) == ord(prev) + 1 else 1
         if same >= _RUN or up >= _RUN:

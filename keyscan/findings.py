@@ -144,7 +144,9 @@ def collect_sightings(
         elif m.kind is Kind.SECRET_ACCESS_KEY:
             lone_secrets.append((m, line))
         else:
-            sightings.append(Sighting(m.rule_id, m.kind, m.key_id, m.secret, ex, where(line, column)))
+            sightings.append(
+                Sighting(m.rule_id, m.kind, m.key_id, m.secret, ex, where(line, column))
+            )
 
     for key, secret in _pair(lone_keys, lone_secrets):
         if key is not None and secret is not None:
@@ -162,12 +164,16 @@ def collect_sightings(
         else:
             m = (key or secret)[0]  # type: ignore[index]
             sightings.append(
-                Sighting(m.rule_id, m.kind, m.key_id, m.secret, examples[id(m)], where(*positions[id(m)]))
+                Sighting(
+                    m.rule_id, m.kind, m.key_id, m.secret, examples[id(m)], where(*positions[id(m)])
+                )
             )
     return sightings
 
 
-def rate(kind: Kind, key_id: str | None, secret: str | None, example: bool, canary: bool) -> Severity:
+def rate(
+    kind: Kind, key_id: str | None, secret: str | None, example: bool, canary: bool
+) -> Severity:
     """Severity without an inventory: complete credentials first, identifiers and decoys last."""
     if example or canary or kind is Kind.IDENTIFIER:
         return Severity.INFO
@@ -177,7 +183,11 @@ def rate(kind: Kind, key_id: str | None, secret: str | None, example: bool, cana
         # Long-term keys (ABSK…) live until revoked; short-term ones expire within hours.
         return Severity.CRITICAL if secret and secret.startswith("ABSK") else Severity.HIGH
     if kind is Kind.ACCESS_KEY_ID:
-        return Severity.HIGH if keyid.key_type(key_id or "") in ("long_term", "a3t") else Severity.MEDIUM
+        return (
+            Severity.HIGH
+            if keyid.key_type(key_id or "") in ("long_term", "a3t")
+            else Severity.MEDIUM
+        )
     return Severity.HIGH
 
 

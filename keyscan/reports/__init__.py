@@ -68,9 +68,7 @@ def tool_dict() -> dict[str, str]:
     return {"name": "keyscan", "version": __version__}
 
 
-def render(
-    result: ScanResult, fmt: str, rules: Sequence[Rule], options: ReportOptions
-) -> str:
+def render(result: ScanResult, fmt: str, rules: Sequence[Rule], options: ReportOptions) -> str:
     if fmt == "text":
         from keyscan.reports.text import render_text
 

@@ -58,7 +58,8 @@ def _rule_dict(rule: Rule) -> dict[str, Any]:
         "fullDescription": {"text": rule.description},
         "help": {
             "text": help_text,
-            "markdown": f"**{rule.description}**\n\n{_HELP}" + (f"\n\nReferences:{refs}" if refs else ""),
+            "markdown": f"**{rule.description}**\n\n{_HELP}"
+            + (f"\n\nReferences:{refs}" if refs else ""),
         },
         "helpUri": rule.references[0] if rule.references else INFORMATION_URI,
         "defaultConfiguration": {"level": _LEVEL[severity]},
@@ -80,7 +81,7 @@ def _uri(location: Location) -> str:
 
 
 def _message(finding: Finding, options: ReportOptions) -> str:
-    parts = [f"{finding.severity.label} {finding.kind.value.replace('_', ' ')}"]
+    parts = [f"{finding.severity.label.capitalize()} {finding.kind.value.replace('_', ' ')}:"]
     if finding.key_id:
         parts.append(f"key ID {finding.key_id}")
     if finding.secret:
@@ -91,7 +92,7 @@ def _message(finding: Finding, options: ReportOptions) -> str:
         parts.append("(a known canary-token account)")
     if finding.example:
         parts.append("(an AWS documentation example)")
-    return ", ".join(parts[:1] + [" ".join(parts[1:])]) if len(parts) > 1 else parts[0]
+    return " ".join(parts)
 
 
 def render_sarif(result: ScanResult, rules: Sequence[Rule], options: ReportOptions) -> str:

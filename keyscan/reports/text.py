@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import click
 
@@ -29,7 +30,9 @@ def _size(n: int) -> str:
 
 
 def _finding_lines(f: Finding, options: ReportOptions) -> list[str]:
-    style = (lambda text, **kw: click.style(text, **kw)) if options.color else (lambda text, **kw: text)
+    def style(text: str, **kw: Any) -> str:
+        return click.style(text, **kw) if options.color else text
+
     head = [style(f"{f.severity.label.upper():<9}", fg=_COLORS[f.severity], bold=True), f.rule_id]
     if f.key_id:
         head.append(style(f.key_id, bold=True))
@@ -62,9 +65,7 @@ def render_text(result: ScanResult, options: ReportOptions) -> str:
     scanned = f"{stats.blobs} files, {_size(stats.bytes)} in {stats.seconds:.2f} s"
     if result.findings:
         counts = Counter(f.severity for f in result.findings)
-        by_level = ", ".join(
-            f"{counts[s]} {s.label}" for s in sorted(counts, reverse=True)
-        )
+        by_level = ", ".join(f"{counts[s]} {s.label}" for s in sorted(counts, reverse=True))
         noun = "finding" if len(result.findings) == 1 else "findings"
         out.append(f"{len(result.findings)} {noun} ({by_level}) · {scanned}")
     else:

@@ -42,7 +42,8 @@ def is_media(head: bytes) -> bool:
     if head.startswith(_MEDIA_MAGIC):
         return True
     # RIFF containers (WebP, WAV, AVI) and ISO media (MP4, MOV, HEIC) carry a tag at offset 4 or 8.
-    return (head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI ")) or head[4:8] == b"ftyp"
+    riff = head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI ")
+    return riff or head[4:8] == b"ftyp"
 
 
 def _decode_utf16(data: bytes) -> bytes:
