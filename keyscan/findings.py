@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from keyscan import filters, keyid
-from keyscan.model import Blob, Finding, Kind, Location, Match, Severity
+from keyscan.model import Blob, Finding, Kind, Location, Match, Provenance, Severity
 from keyscan.rules import Rule
 
 PAIR_RULE = "aws.access-key-pair"
@@ -26,6 +26,23 @@ class FindingOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class Detection:
+    """A credential found at a line and column of one blob, before provenance is attached.
+
+    Workers that scan blobs in other processes send these back: small, and only for blobs
+    that matched.
+    """
+
+    rule_id: str
+    kind: Kind
+    key_id: str | None
+    secret: str | None
+    example: bool
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
 class Sighting:
     """A credential seen at one location (after filtering, before grouping)."""
 
@@ -35,6 +52,11 @@ class Sighting:
     secret: str | None
     example: bool
     location: Location
+
+    @classmethod
+    def at(cls, d: Detection, provenance: Provenance) -> Sighting:
+        location = Location(provenance, d.line, d.column)
+        return cls(d.rule_id, d.kind, d.key_id, d.secret, d.example, location)
 
 
 def _passes(match: Match, rule: Rule, options: FindingOptions) -> bool | None:
@@ -72,40 +94,58 @@ class _LineIndex:
         return self._base_line + self._lines + 1, column
 
 
-def _pair(
-    key_ids: list[tuple[Match, int]], secrets: list[tuple[Match, int]]
-) -> list[tuple[tuple[Match, int] | None, tuple[Match, int] | None]]:
+@dataclass(frozen=True, slots=True)
+class _Located:
+    match: Match
+    example: bool
+    line: int
+    column: int
+
+    def detection(self) -> Detection:
+        m = self.match
+        return Detection(
+            m.rule_id, m.kind, m.key_id, m.secret, self.example, self.line, self.column
+        )
+
+
+def _pair(keys: list[_Located], secrets: list[_Located]) -> list[Detection]:
     """Pair each secret with the closest unpaired key ID within PAIR_LINES lines.
 
     Greedy over all candidate pairs, closest first; a key ID before its secret wins a tie, as
-    in credentials files.
+    in credentials files. What stays unpaired is reported alone.
     """
     candidates = []
-    for si, (secret, sline) in enumerate(secrets):
-        for ki, (key, kline) in enumerate(key_ids):
-            distance = abs(sline - kline)
+    for si, s in enumerate(secrets):
+        for ki, k in enumerate(keys):
+            distance = abs(s.line - k.line)
             if distance <= PAIR_LINES:
-                after = 1 if key.start > secret.start else 0
-                candidates.append((distance, after, abs(secret.start - key.start), si, ki))
+                after = 1 if k.match.start > s.match.start else 0
+                candidates.append((distance, after, abs(s.match.start - k.match.start), si, ki))
     candidates.sort()
     used_s: set[int] = set()
     used_k: set[int] = set()
-    out: list[tuple[tuple[Match, int] | None, tuple[Match, int] | None]] = []
-    for _d, _a, _b, si, ki in candidates:
+    out: list[Detection] = []
+    for *_, si, ki in candidates:
         if si in used_s or ki in used_k:
             continue
         used_s.add(si)
         used_k.add(ki)
-        out.append((key_ids[ki], secrets[si]))
-    out.extend((k, None) for i, k in enumerate(key_ids) if i not in used_k)
-    out.extend((None, s) for i, s in enumerate(secrets) if i not in used_s)
+        k, s = keys[ki], secrets[si]
+        out.append(
+            Detection(
+                PAIR_RULE, Kind.ACCESS_KEY_PAIR, k.match.key_id, s.match.secret,
+                k.example or s.example, k.line, k.column,
+            )
+        )  # fmt: skip
+    out.extend(k.detection() for i, k in enumerate(keys) if i not in used_k)
+    out.extend(s.detection() for i, s in enumerate(secrets) if i not in used_s)
     return out
 
 
-def collect_sightings(
+def detect(
     blob: Blob, matches: Iterable[Match], rules: dict[str, Rule], options: FindingOptions
-) -> list[Sighting]:
-    """Filter one blob's matches, pair them, and locate them."""
+) -> list[Detection]:
+    """Filter one blob's matches, locate them, and pair lone key IDs with lone secrets."""
     kept: list[tuple[Match, bool]] = []
     for match in matches:
         verdict = _passes(match, rules[match.rule_id], options)
@@ -124,51 +164,20 @@ def collect_sightings(
             a <= m.start and m.end <= b for a, b in pair_spans
         )
 
-    kept = [(m, ex) for m, ex in kept if not inside_pair(m)]
     index = _LineIndex(blob)
-    located = [(m, ex, *index.locate(m.start)) for m, ex in kept]
+    located = [_Located(m, ex, *index.locate(m.start)) for m, ex in kept if not inside_pair(m)]
+    keys = [x for x in located if x.match.kind is Kind.ACCESS_KEY_ID]
+    secrets = [x for x in located if x.match.kind is Kind.SECRET_ACCESS_KEY]
+    lone = (Kind.ACCESS_KEY_ID, Kind.SECRET_ACCESS_KEY)
+    others = [x.detection() for x in located if x.match.kind not in lone]
+    return others + _pair(keys, secrets)
 
-    def where(line: int, column: int) -> Location:
-        return Location(blob.provenance, line, column)
 
-    sightings: list[Sighting] = []
-    lone_keys: list[tuple[Match, int]] = []
-    lone_secrets: list[tuple[Match, int]] = []
-    positions: dict[int, tuple[int, int]] = {}
-    examples: dict[int, bool] = {}
-    for m, ex, line, column in located:
-        positions[id(m)] = (line, column)
-        examples[id(m)] = ex
-        if m.kind is Kind.ACCESS_KEY_ID:
-            lone_keys.append((m, line))
-        elif m.kind is Kind.SECRET_ACCESS_KEY:
-            lone_secrets.append((m, line))
-        else:
-            sightings.append(
-                Sighting(m.rule_id, m.kind, m.key_id, m.secret, ex, where(line, column))
-            )
-
-    for key, secret in _pair(lone_keys, lone_secrets):
-        if key is not None and secret is not None:
-            k, s = key[0], secret[0]
-            sightings.append(
-                Sighting(
-                    PAIR_RULE,
-                    Kind.ACCESS_KEY_PAIR,
-                    k.key_id,
-                    s.secret,
-                    examples[id(k)] or examples[id(s)],
-                    where(*positions[id(k)]),
-                )
-            )
-        else:
-            m = (key or secret)[0]  # type: ignore[index]
-            sightings.append(
-                Sighting(
-                    m.rule_id, m.kind, m.key_id, m.secret, examples[id(m)], where(*positions[id(m)])
-                )
-            )
-    return sightings
+def collect_sightings(
+    blob: Blob, matches: Iterable[Match], rules: dict[str, Rule], options: FindingOptions
+) -> list[Sighting]:
+    """`detect`, placed at the blob's own provenance."""
+    return [Sighting.at(d, blob.provenance) for d in detect(blob, matches, rules, options)]
 
 
 def rate(
