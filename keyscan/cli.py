@@ -81,7 +81,32 @@ _FORMATS = ("text", "json", "jsonl", "sarif", "csv")
     default=None,
     help="Color the text report (default: when writing to a terminal).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print no warnings.")
+@click.option("--no-history", is_flag=True, help="Git repositories: scan only the files.")
+@click.option(
+    "--no-worktree",
+    is_flag=True,
+    help="Git repositories: scan only the object database, not uncommitted files.",
+)
+@click.option("--since-commit", metavar="REV", help="Scan only commits after REV (REV..HEAD).")
+@click.option(
+    "--range", "rev_range", metavar="A..B", help="Scan only the commits in A..B (as git log A..B)."
+)
+@click.option("--branch", metavar="REF", help="Scan only the history of REF.")
+@click.option(
+    "--max-locations",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="List at most this many locations per finding (the rest are counted).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Worker processes for git history (default: one per core).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print no warnings and no progress.")
 @click.option(
     "--engine",
     type=click.Choice(("auto", "hyperscan", "regex")),
@@ -98,14 +123,26 @@ def scan(
     include_identifiers: bool,
     include_examples: bool,
     color: bool | None,
+    no_history: bool,
+    no_worktree: bool,
+    since_commit: str | None,
+    rev_range: str | None,
+    branch: str | None,
+    max_locations: int,
+    jobs: int,
     quiet: bool,
     engine: str,
 ) -> None:
     """Scan files, folders (recursively) and - (standard input) for AWS credentials.
 
     \b
+    A git repository (work tree, bare or mirror) is scanned whole: every object in its
+    database, reachable or not, plus uncommitted and untracked files.
+
+    \b
     Examples:
       keyscan scan .
+      keyscan scan --since-commit origin/main .
       keyscan scan --format sarif --output keyscan.sarif src/
       git diff | keyscan scan -
     """
@@ -120,13 +157,20 @@ def scan(
             include_identifiers=include_identifiers, include_examples=include_examples
         ),
         engine=engine,
+        history=not no_history,
+        worktree=not no_worktree,
+        revs=_revs(since_commit, rev_range, branch),
+        jobs=jobs,
+        max_locations=max_locations,
     )
     try:
         rules = load_rules(patterns)
-        result = scan_paths(paths, rules, options)
+        result = scan_paths(paths, rules, options, progress=_progress_printer(quiet))
     except KeyscanError as exc:
         _fail(exc)
     if not quiet:
+        if sys.stderr.isatty():
+            click.echo("\r\033[K", err=True, nl=False)
         for warning in result.warnings:
             click.echo(f"keyscan: warning: {warning}", err=True)
     use_color = (output is None and sys.stdout.isatty()) if color is None else color
@@ -149,6 +193,39 @@ def scan(
                 )
             )
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+def _revs(since_commit: str | None, rev_range: str | None, branch: str | None) -> tuple[str, ...]:
+    """Turn the range options into rev-list arguments."""
+    if rev_range and (since_commit or branch):
+        raise click.UsageError("--range cannot be combined with --since-commit or --branch")
+    if rev_range:
+        if ".." not in rev_range:
+            raise click.UsageError(f"--range takes A..B, not {rev_range!r}")
+        return (rev_range,)
+    if since_commit:
+        return (f"{since_commit}..{branch or 'HEAD'}",)
+    if branch:
+        return (branch,)
+    return ()
+
+
+def _progress_printer(quiet: bool) -> Any:
+    """A progress line on a terminal's stderr, at most ten times a second; else nothing."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    import time
+
+    def show(p: Any) -> None:
+        elapsed = max(time.perf_counter() - p.started, 1e-6)
+        rate = p.bytes / elapsed / 1e6
+        line = (
+            f"\r{p.objects:,}/{p.total_objects:,} objects · {p.bytes / 1e6:,.0f}/"
+            f"{p.total_bytes / 1e6:,.0f} MB · {rate:,.0f} MB/s · {p.detections} detections"
+        )
+        click.echo(line, err=True, nl=False)
+
+    return show
 
 
 @main.group()

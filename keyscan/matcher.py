@@ -138,7 +138,7 @@ class Matcher:
         for index, ends in self._hits(data).items():
             rule = self.rules[index]
             pattern = rule.compiled
-            for lo, hi in _windows(ends, rule.window, size):
+            for lo, hi in _windows(ends, rule.window_before, rule.window_after, size):
                 for m in pattern.finditer(data, lo, hi):
                     if not start <= m.start() < stop:
                         continue
@@ -158,12 +158,12 @@ class Matcher:
         return found
 
 
-def _windows(ends: list[int], width: int, size: int) -> list[tuple[int, int]]:
-    """Merge [end - width, end + width] around every hit into disjoint windows."""
+def _windows(ends: list[int], before: int, after: int, size: int) -> list[tuple[int, int]]:
+    """Merge [end - before, end + after] around every hit into disjoint windows."""
     merged: list[tuple[int, int]] = []
     lo = hi = -1
     for end in ends:
-        a, b = max(0, end - width), min(size, end + width)
+        a, b = max(0, end - before), min(size, end + after)
         if a <= hi:
             hi = max(hi, b)
         else:

@@ -43,6 +43,14 @@ class Provenance:
 
     source: str  # "file" | "stdin" | "git"
     path: str | None = None
+    # Git only: what kind of object, the commit that introduced it at `path`, and whether any
+    # ref (or reflog) still reaches it.
+    kind: str | None = None  # "blob" | "commit message" | "tag message" | "note"
+    commit: str | None = None
+    author: str | None = None
+    email: str | None = None
+    date: str | None = None
+    reachable: bool | None = None
 
 
 @dataclass(slots=True)
@@ -93,6 +101,7 @@ class Finding:
     entropy: float | None = None
     locations: list[Location] = field(default_factory=list)
     fingerprint: str = ""
+    omitted_locations: int = 0  # beyond --max-locations
 
 
 @dataclass(slots=True)

@@ -40,8 +40,11 @@ class Rule:
     prefilter: str
     # The full pattern (`regex` syntax, verbose), with named groups `key_id` and/or `secret`.
     pattern: str
-    # A full match lies within `window` bytes on either side of a prefilter hit's end.
-    window: int = 256
+    # A full match starts at most `window_before` bytes before a prefilter hit's end and ends at
+    # most `window_after` bytes after it (lookarounds included). TOML: `window = N` for both
+    # sides, or `window = [before, after]`.
+    window_before: int = 256
+    window_after: int = 256
     # Minimum Shannon entropy (bits per character) of the secret, or the key ID if no secret.
     entropy: float = 0.0
     identifier: bool = False
@@ -89,6 +92,17 @@ def _parse_rule(raw: dict[str, Any], source: str) -> Rule:
         compiled = regex.compile(raw["pattern"].encode(), regex.VERBOSE)
     except (regex.error, UnicodeEncodeError) as exc:
         raise RuleError(f"{where}: pattern does not compile: {exc}") from None
+    window = raw.get("window", 256)
+    if isinstance(window, int) and window > 0:
+        before = after = window
+    elif (
+        isinstance(window, list)
+        and len(window) == 2
+        and all(isinstance(w, int) and w > 0 for w in window)
+    ):
+        before, after = window
+    else:
+        raise RuleError(f"{where}: window must be a positive integer or [before, after]")
     groups = set(compiled.groupindex)
     if not groups & {"key_id", "secret"}:
         raise RuleError(f"{where}: pattern needs a named group `key_id` or `secret`")
@@ -99,7 +113,8 @@ def _parse_rule(raw: dict[str, Any], source: str) -> Rule:
             description=raw["description"],
             prefilter=raw["prefilter"],
             pattern=raw["pattern"],
-            window=int(raw.get("window", 256)),
+            window_before=before,
+            window_after=after,
             entropy=float(raw.get("entropy", 0.0)),
             identifier=bool(raw.get("identifier", False)),
             examples=tuple(raw.get("examples", ())),

@@ -1,44 +1,103 @@
-"""The scan driver: source -> blobs -> matcher -> findings. No printing, no exit codes."""
+"""The scan driver: source -> blobs -> matcher -> findings. No printing, no exit codes.
+
+Concurrency lives here and only here: a repository's objects are split into contiguous runs
+of pack order, and each run is read by its own `git cat-file` and matched by its own worker
+process. Workers send back detections for the few objects that matched; provenance (paths,
+commits) is then worked out for those objects alone.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from keyscan.findings import FindingOptions, Sighting, collect_sightings, group_sightings
+from keyscan.errors import SourceError
+from keyscan.findings import (
+    Detection,
+    FindingOptions,
+    Sighting,
+    collect_sightings,
+    detect,
+    group_sightings,
+)
 from keyscan.matcher import Matcher
-from keyscan.model import Blob, ScanResult, ScanStats
+from keyscan.model import Blob, Finding, Provenance, ScanResult, ScanStats
 from keyscan.rules import Rule
-from keyscan.sources import files
+from keyscan.sources import files, git
+
+# Below this much content, forking workers costs more than it saves.
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
     findings: FindingOptions = field(default_factory=FindingOptions)
     engine: str = "auto"
+    history: bool = True  # a git repository: scan its object database
+    worktree: bool = True  # ... and its uncommitted and untracked files
+    revs: tuple[str, ...] = ()  # limit history to the commits these select (rev-list syntax)
+    jobs: int = 0  # worker processes for history; 0: one per core
+    max_locations: int | None = None
+
+
+@dataclass(slots=True)
+class Progress:
+    """What a progress display shows; the CLI renders it, the library only counts."""
+
+    objects: int = 0
+    total_objects: int = 0
+    bytes: int = 0
+    total_bytes: int = 0
+    detections: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(slots=True)
+class _Scan:
+    """State of one scan across all the paths it was given."""
+
+    rules: Sequence[Rule]
+    options: ScanOptions
+    progress: ProgressCallback | None
+    matcher: Matcher
+    sightings: list[Sighting] = field(default_factory=list)
+    stats: ScanStats = field(default_factory=ScanStats)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in self.rules}
+
+    def scan_blobs(self, blobs: Iterable[Blob]) -> None:
+        by_id = self.by_id
+        for blob in blobs:
+            owned_to = len(blob.data) if blob.owned_to is None else blob.owned_to
+            if blob.owned_from == 0:  # the first chunk of a file counts the file
+                self.stats.blobs += 1
+            self.stats.bytes += owned_to - blob.owned_from
+            matches = self.matcher.scan(blob.data, blob.owned_from, owned_to)
+            if matches:
+                self.sightings.extend(
+                    collect_sightings(blob, matches, by_id, self.options.findings)
+                )
 
 
 def scan_blobs(
     blobs: Iterable[Blob], rules: Sequence[Rule], options: ScanOptions, warnings: list[str]
 ) -> ScanResult:
-    matcher = Matcher(rules, options.engine)
-    by_id = {rule.id: rule for rule in rules}
-    stats = ScanStats()
+    """Scan blobs from any source (used by tests and by sources outside this module)."""
+    state = _Scan(rules, options, None, Matcher(rules, options.engine), warnings=warnings)
     started = time.perf_counter()
-    sightings: list[Sighting] = []
-    for blob in blobs:
-        owned_to = len(blob.data) if blob.owned_to is None else blob.owned_to
-        if blob.owned_from == 0:  # the first chunk of a file counts the file
-            stats.blobs += 1
-        stats.bytes += owned_to - blob.owned_from
-        matches = matcher.scan(blob.data, blob.owned_from, owned_to)
-        if matches:
-            sightings.extend(collect_sightings(blob, matches, by_id, options.findings))
-    findings = group_sightings(sightings)
-    stats.seconds = time.perf_counter() - started
-    return ScanResult(findings=findings, stats=stats, warnings=warnings)
+    state.scan_blobs(blobs)
+    return _finish(state, started)
 
 
 def scan_paths(
@@ -46,9 +105,195 @@ def scan_paths(
     rules: Sequence[Rule],
     options: ScanOptions,
     stdin: BinaryIO | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ScanResult:
-    """Scan files, folders and `-` (standard input)."""
+    """Scan files, folders, git repositories and `-` (standard input)."""
     files.check_paths(paths)
+    started = time.perf_counter()
+    state = _Scan(rules, options, progress, Matcher(rules, options.engine))
+    plain: list[str] = []
+    for path in paths:
+        repo = None
+        if options.history and path != files.STDIN and os.path.isdir(path):
+            repo = git.open_repo(path)
+        if repo is not None:
+            _scan_repository(state, repo, path)
+        elif options.revs:
+            raise SourceError(
+                f"{path} is not a git repository, so --since-commit, --range and --branch "
+                "do not apply; name the repository's top folder, or drop those options"
+            )
+        else:
+            plain.append(path)
+    if plain:
+        state.scan_blobs(files.iter_blobs(plain, state.warnings.append, stdin=stdin))
+    return _finish(state, started)
+
+
+def _finish(state: _Scan, started: float) -> ScanResult:
+    findings = group_sightings(state.sightings)
+    if state.options.max_locations is not None:
+        _cap_locations(findings, state.options.max_locations)
+    state.stats.seconds = time.perf_counter() - started
+    return ScanResult(findings=findings, stats=state.stats, warnings=state.warnings)
+
+
+def _cap_locations(findings: list[Finding], cap: int) -> None:
+    for finding in findings:
+        if len(finding.locations) > cap:
+            finding.omitted_locations = len(finding.locations) - cap
+            del finding.locations[cap:]
+
+
+# --- Git history ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """An object that matched, as a worker reports it."""
+
+    oid: bytes
+    kind: bytes
+    detections: list[Detection]
+    header: bytes | None  # commit/tag objects: the raw object, for author and date
+
+
+_worker_counters: Any = None
+
+
+def _init_worker(counters: Any) -> None:
+    global _worker_counters
+    _worker_counters = counters
+
+
+def _scan_objects(
+    repo: git.Repo,
+    oids: Sequence[bytes],
+    rules: Sequence[Rule],
+    options: ScanOptions,
+    counters: Any = None,
+) -> tuple[list[_Hit], list[str]]:
+    """Read `oids` through one cat-file and match them; the body of each worker."""
+    counters = counters if counters is not None else _worker_counters
+    matcher = Matcher(rules, options.engine)
+    by_id = {rule.id: rule for rule in rules}
     warnings: list[str] = []
-    blobs = files.iter_blobs(paths, warnings.append, stdin=stdin)
-    return scan_blobs(blobs, rules, options, warnings)
+    hits: list[_Hit] = []
+    done = done_bytes = found = 0
+    placeholder = Provenance("git")
+    for obj in git.read_objects(repo, oids, warnings.append):
+        detections: list[Detection] = []
+        raw = b""
+        for blob in files.read_chunks(obj.stream, placeholder):
+            if obj.kind != b"blob" and not raw:
+                raw = blob.data
+            owned_to = len(blob.data) if blob.owned_to is None else blob.owned_to
+            matches = matcher.scan(blob.data, blob.owned_from, owned_to)
+            if matches:
+                detections.extend(detect(blob, matches, by_id, options.findings))
+        if detections:
+            found += len(detections)
+            hits.append(_Hit(obj.oid, obj.kind, detections, raw if obj.kind != b"blob" else None))
+        done += 1
+        done_bytes += obj.size
+        if counters is not None and (done & 255 == 0 or detections):
+            with counters.get_lock():
+                counters[0] += done
+                counters[1] += done_bytes
+                counters[2] += found
+            done = done_bytes = found = 0
+    if counters is not None:
+        with counters.get_lock():
+            counters[0] += done
+            counters[1] += done_bytes
+            counters[2] += found
+    return hits, warnings
+
+
+def _split(objects: git.ObjectList, parts: int) -> list[list[bytes]]:
+    """Contiguous runs of pack order with about the same number of bytes each."""
+    total = objects.total_bytes
+    runs: list[list[bytes]] = [[] for _ in range(parts)]
+    acc = 0
+    for oid, size in zip(objects.oids, objects.sizes, strict=True):
+        index = min(parts - 1, acc * parts // max(total, 1))
+        runs[index].append(oid)
+        acc += size
+    return [run for run in runs if run]
+
+
+def _run_workers(state: _Scan, repo: git.Repo, objects: git.ObjectList) -> list[_Hit]:
+    jobs = state.options.jobs or os.cpu_count() or 1
+    if jobs == 1 or objects.total_bytes < PARALLEL_MIN_BYTES:
+        hits, warnings = _scan_objects(repo, objects.oids, state.rules, state.options)
+        state.warnings.extend(warnings)
+        return hits
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    counters = context.Array("q", 3)
+    runs = _split(objects, jobs)
+    progress = Progress(total_objects=len(objects.oids), total_bytes=objects.total_bytes)
+    hits = []
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=len(runs), mp_context=context, initializer=_init_worker, initargs=(counters,)
+    ) as pool:
+        futures = [
+            pool.submit(_scan_objects, repo, run, state.rules, state.options) for run in runs
+        ]
+        pending = set(futures)
+        while pending:
+            _, pending = concurrent.futures.wait(pending, timeout=0.1)
+            if state.progress is not None:
+                progress.objects, progress.bytes, progress.detections = counters[:]
+                state.progress(progress)
+        for future in futures:
+            run_hits, warnings = future.result()
+            hits.extend(run_hits)
+            state.warnings.extend(warnings)
+    return hits
+
+
+def _scan_repository(state: _Scan, repo: git.Repo, path: str) -> None:
+    options = state.options
+    if options.revs:
+        git.verify_revs(repo, options.revs)
+        objects = git.list_range_objects(repo, options.revs)
+    else:
+        objects = git.list_all_objects(repo)
+    hits = _run_workers(state, repo, objects) if objects.oids else []
+    state.stats.blobs += len(objects.oids)
+    state.stats.bytes += objects.total_bytes
+
+    blob_hits = {hit.oid for hit in hits if hit.kind == b"blob"}
+    where = git.locate_blobs(repo, blob_hits, objects, options.revs) if blob_hits else {}
+    reachable = git.Reachability(repo)
+    for hit in hits:
+        if hit.kind == b"blob":
+            provenances = where.get(hit.oid) or [Provenance("git", kind="blob")]
+        else:
+            header = hit.header or b""
+            provenances = [git.message_provenance(repo, hit.kind, hit.oid, header, reachable)]
+        for detection in hit.detections:
+            state.sightings.extend(Sighting.at(detection, p) for p in provenances)
+
+    if options.worktree and not options.revs and repo.work_tree is not None:
+        _scan_worktree(state, repo, path, set(objects.oids))
+
+
+def _scan_worktree(state: _Scan, repo: git.Repo, path: str, known: set[bytes]) -> None:
+    """Uncommitted and untracked files whose content is not already in the object database."""
+    assert repo.work_tree is not None
+    changed: list[str] = []
+    for full in git.worktree_candidates(repo):
+        try:
+            if not os.path.isfile(full) or os.path.islink(full):
+                continue
+            if os.path.getsize(full) <= files.CHUNK:
+                with open(full, "rb") as handle:
+                    if git.blob_id(handle.read()) in known:
+                        continue
+        except OSError:
+            continue  # vanished or unreadable: iter_blobs below warns about what it cannot read
+        changed.append(os.path.normpath(os.path.join(path, os.path.relpath(full, repo.work_tree))))
+    if changed:
+        state.scan_blobs(files.iter_blobs(changed, state.warnings.append))

@@ -38,12 +38,47 @@ def display_path(path: str | None) -> str | None:
 
 
 def location_dict(location: Location) -> dict[str, Any]:
-    return {
-        "source": location.provenance.source,
-        "path": display_path(location.provenance.path),
+    p = location.provenance
+    result: dict[str, Any] = {
+        "source": p.source,
+        "path": display_path(p.path),
         "line": location.line,
         "column": location.column,
     }
+    if p.source == "git":
+        result.update(
+            kind=p.kind,
+            commit=p.commit,
+            author=p.author,
+            email=p.email,
+            date=p.date,
+            reachable=p.reachable,
+        )
+    return result
+
+
+def describe_location(location: Location) -> str:
+    """One line for people: path:line:column, then the commit, date and author for git."""
+    p = location.provenance
+    if p.kind in ("commit message", "tag message"):
+        where = f"{p.kind} {(p.commit or '')[:12]}"
+        where += f" ({display_path(p.path)})" if p.path else ""
+        where += f", line {location.line}"
+    else:
+        default = "(stdin)" if p.source == "stdin" else "(no path: a dangling blob)"
+        where = f"{display_path(p.path) or default}:{location.line}:{location.column}"
+        if p.kind == "note":
+            where = f"note on {where}"
+    facts = []
+    if p.commit and p.kind not in ("commit message", "tag message"):
+        facts.append(f"commit {p.commit[:12]}")
+    if p.date:
+        facts.append(p.date[:10])
+    if p.author:
+        facts.append(f"{p.author} <{p.email}>" if p.email else p.author)
+    if p.reachable is False:
+        facts.append("unreachable")
+    return f"{where}  ({', '.join(facts)})" if facts else where
 
 
 def finding_dict(finding: Finding, options: ReportOptions) -> dict[str, Any]:
@@ -61,6 +96,7 @@ def finding_dict(finding: Finding, options: ReportOptions) -> dict[str, Any]:
         "severity": finding.severity.label,
         "entropy": finding.entropy,
         "locations": [location_dict(loc) for loc in finding.locations],
+        "locations_omitted": finding.omitted_locations,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from keyscan.model import Finding, ScanResult, Severity
-from keyscan.reports import ReportOptions, display_path, redact
+from keyscan.reports import ReportOptions, describe_location, redact
 
 _COLORS = {
     Severity.CRITICAL: "bright_red",
@@ -50,9 +50,11 @@ def _finding_lines(f: Finding, options: ReportOptions) -> list[str]:
         facts.append("AWS documentation example")
     if facts:
         lines.append(INDENT + " · ".join(facts))
-    for loc in f.locations:
-        where = display_path(loc.provenance.path) or "(stdin)"
-        lines.append(f"{INDENT}{where}:{loc.line}:{loc.column}")
+    lines.extend(INDENT + describe_location(loc) for loc in f.locations)
+    if f.omitted_locations:
+        lines.append(
+            f"{INDENT}… and {f.omitted_locations} more (raise --max-locations to list them)"
+        )
     return lines
 
 

@@ -10,7 +10,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from keyscan.errors import SourceError
 from keyscan.model import Blob, Provenance
@@ -38,6 +38,10 @@ _MEDIA_MAGIC = (
 Warn = Callable[[str], None]
 
 
+class Reader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 def is_media(head: bytes) -> bool:
     if head.startswith(_MEDIA_MAGIC):
         return True
@@ -62,7 +66,7 @@ def check_paths(paths: Sequence[str]) -> None:
             )
 
 
-def _read_full(stream: BinaryIO, size: int) -> bytes:
+def _read_full(stream: Reader, size: int) -> bytes:
     """Read `size` bytes, or fewer only at end of input (pipes return short reads)."""
     parts, left = [], size
     while left > 0:
@@ -74,7 +78,7 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _read_chunks(stream: BinaryIO, provenance: Provenance) -> Iterator[Blob]:
+def read_chunks(stream: Reader, provenance: Provenance) -> Iterator[Blob]:
     """Yield the whole content as one blob, or overlapping chunks when it is large."""
     buf = _read_full(stream, CHUNK + OVERLAP)
     if not buf or is_media(buf[:16]):
@@ -127,7 +131,7 @@ def _file_blobs(path: str, warn: Warn) -> Iterator[Blob]:
         return
     with stream:
         try:
-            yield from _read_chunks(stream, Provenance("file", path))
+            yield from read_chunks(stream, Provenance("file", path))
         except OSError as exc:
             warn(f"error while reading {path}: {exc.strerror}; the rest of it was skipped")
 
@@ -159,7 +163,7 @@ def iter_blobs(paths: Sequence[str], warn: Warn, stdin: BinaryIO | None = None) 
     """Blobs for every file named or found under a named folder; `-` is standard input."""
     for path in paths:
         if path == STDIN:
-            yield from _read_chunks(stdin or sys.stdin.buffer, Provenance("stdin", None))
+            yield from read_chunks(stdin or sys.stdin.buffer, Provenance("stdin", None))
             continue
         try:
             mode = os.stat(path).st_mode

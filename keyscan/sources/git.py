@@ -1,0 +1,529 @@
+"""Git repositories: list and read every object, and say where a blob lives in history.
+
+This is the only module that runs git. Every call is made safe for repositories we do not
+trust: no hooks, filters, fsmonitor or pager run, nothing is written (no locks, no index
+refresh), no object is fetched over the network, and ownership checks are waived on the
+command line only (never in the user's config).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, cast
+
+from keyscan.errors import SourceError
+from keyscan.model import Provenance
+
+Warn = Callable[[str], None]
+
+# Variables a parent git (e.g. one running a hook) sets to point at *its* repository.
+# GIT_CONFIG_GLOBAL/SYSTEM/NOSYSTEM are kept: they name the user's own, trusted config.
+_KEEP_GIT_VARS = {"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM"}
+_SAFE_CONFIG = (
+    "-c", "core.fsmonitor=false",
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.untrackedCache=false",
+    "-c", "safe.directory=*",
+    "-c", "core.quotePath=false",
+)  # fmt: skip
+_PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+def safe_env(git_dir: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP_GIT_VARS}
+    env.update(
+        GIT_OPTIONAL_LOCKS="0",  # no index refresh, no lock files
+        GIT_TERMINAL_PROMPT="0",
+        GIT_NO_REPLACE_OBJECTS="1",  # read the objects as stored, not refs/replace stand-ins
+        GIT_NO_LAZY_FETCH="1",  # partial clones: never fetch missing objects...
+        GIT_ALLOW_PROTOCOL="keyscan-offline",  # ...and no transport is allowed anyway
+        GIT_PAGER="cat",
+        LC_ALL="C",
+    )
+    if git_dir is not None:
+        env["GIT_DIR"] = git_dir
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    git_dir: str
+    work_tree: str | None  # None for bare and mirror repositories
+
+    @property
+    def env(self) -> dict[str, str]:
+        return safe_env(self.git_dir)
+
+    def command(self, *args: str) -> list[str]:
+        return ["git", *_SAFE_CONFIG, *args]
+
+    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        proc = subprocess.run(
+            self.command(*args),
+            input=input,
+            capture_output=True,
+            env=self.env,
+            cwd=self.work_tree or self.git_dir,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            message = proc.stderr.decode("utf-8", "replace").strip()
+            raise SourceError(f"git {args[0]} failed in {self.git_dir}: {message}")
+        return proc.stdout
+
+    def popen(self, *args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.command(*args),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
+            cwd=self.work_tree or self.git_dir,
+        )
+
+
+def open_repo(path: str) -> Repo | None:
+    """The repository whose work tree or git directory is exactly `path`, else None.
+
+    Discovery never climbs above `path`: a folder inside someone's repository is scanned as
+    plain files, as the user named it.
+    """
+    path = os.path.abspath(path)
+    if not os.path.isdir(path):
+        return None
+    env = safe_env()
+    env["GIT_CEILING_DIRECTORIES"] = os.path.dirname(path)
+    try:
+        proc = subprocess.run(
+            ["git", *_SAFE_CONFIG, "rev-parse", "--absolute-git-dir", "--is-bare-repository"],
+            cwd=path,
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise SourceError(
+            "git is not installed or not on PATH; install git, or scan with --no-history"
+        ) from None
+    if proc.returncode != 0:
+        return None
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    git_dir, bare = lines[0], lines[1] == "true"
+    if bare or os.path.samefile(git_dir, path):
+        return Repo(git_dir, None)
+    # A work tree: only if `path` is its top, not a subfolder.
+    if os.path.samefile(os.path.join(path, ".git"), git_dir) or os.path.samefile(
+        os.path.dirname(git_dir), path
+    ):
+        return Repo(git_dir, path)
+    return None
+
+
+@dataclass(slots=True)
+class ObjectList:
+    """Object IDs to scan, in pack order (so reading them streams through the packs)."""
+
+    oids: list[bytes] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    commits: set[bytes] = field(default_factory=set)  # every commit listed (for reachability)
+    tags: set[bytes] = field(default_factory=set)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes)
+
+
+def list_all_objects(repo: Repo) -> ObjectList:
+    """Every blob, commit and tag in the object database, reachable or not, loose or packed."""
+    out = repo.run(
+        "cat-file",
+        "--batch-all-objects",
+        "--batch-check=%(objecttype) %(objectname) %(objectsize)",
+        "--unordered",
+    )
+    objects = ObjectList()
+    for line in out.splitlines():
+        kind, oid, size = line.split(b" ")
+        if kind == b"tree":
+            continue
+        if kind == b"commit":
+            objects.commits.add(oid)
+        elif kind == b"tag":
+            objects.tags.add(oid)
+        objects.oids.append(oid)
+        objects.sizes.append(int(size))
+    return objects
+
+
+def list_range_objects(repo: Repo, revs: Sequence[str]) -> ObjectList:
+    """Blobs, commits and tags introduced by the commits `revs` select (e.g. A..B)."""
+    listed = repo.run("rev-list", "--objects", "--missing=allow-any", *revs, "--")
+    oids = b"\n".join(line[:40] if len(line) >= 40 else line for line in listed.splitlines())
+    if not oids:
+        return ObjectList()
+    out = repo.run(
+        "cat-file", "--batch-check=%(objecttype) %(objectname) %(objectsize)", input=oids + b"\n"
+    )
+    objects = ObjectList()
+    for line in out.splitlines():
+        parts = line.split(b" ")
+        if len(parts) != 3 or parts[0] == b"tree":
+            continue
+        kind, oid, size = parts
+        if kind == b"commit":
+            objects.commits.add(oid)
+        elif kind == b"tag":
+            objects.tags.add(oid)
+        objects.oids.append(oid)
+        objects.sizes.append(int(size))
+    return objects
+
+
+def verify_revs(repo: Repo, revs: Sequence[str]) -> None:
+    for rev in revs:
+        for part in rev.replace("...", "..").split(".."):
+            if part and not repo.run("rev-parse", "--verify", "--quiet", part + "^{commit}",
+                                     check=False):  # fmt: skip
+                raise SourceError(
+                    f"{part!r} is not a commit in {repo.work_tree or repo.git_dir}; "
+                    "check the name with `git log --oneline -1 REV`"
+                )
+
+
+def _grow_pipe(fd: int) -> None:
+    # A 1 MiB pipe lets git write whole blobs while we scan the previous one.
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, F_SETPIPE_SZ, _PIPE_SIZE)
+
+
+class _Limited(io.RawIOBase):
+    """A read-only view of the next `left` bytes of a stream."""
+
+    def __init__(self, stream: IO[bytes], left: int) -> None:
+        self._stream, self.left = stream, left
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self._stream.read(size) if size else b""
+        self.left -= len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.left and self.read(1 << 20):
+            pass
+
+
+@dataclass(frozen=True, slots=True)
+class RawObject:
+    oid: bytes
+    kind: bytes  # b"blob" | b"commit" | b"tag"
+    size: int
+    stream: _Limited  # exactly `size` bytes of content; read before the next object
+
+
+def read_objects(repo: Repo, oids: Sequence[bytes], warn: Warn) -> Iterator[RawObject]:
+    """Stream object contents through one `git cat-file --batch`, in the order given."""
+    proc = repo.popen("cat-file", "--batch", stdin=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    _grow_pipe(proc.stdout.fileno())
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        try:
+            for start in range(0, len(oids), 4096):
+                proc.stdin.write(b"\n".join(oids[start : start + 4096]) + b"\n")
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    out = io.BufferedReader(cast(io.RawIOBase, proc.stdout), buffer_size=_PIPE_SIZE)
+    try:
+        for _ in oids:
+            header = out.readline()
+            if not header:
+                warn(f"git cat-file stopped early in {repo.git_dir}; some objects were not read")
+                break
+            parts = header.split()
+            if len(parts) != 3:  # "<oid> missing": a partial clone or a corrupt object
+                warn(f"object {parts[0].decode('ascii', 'replace')} is missing or unreadable; "
+                     "skipped")  # fmt: skip
+                continue
+            content = _Limited(out, int(parts[2]))
+            yield RawObject(parts[0], parts[1], int(parts[2]), content)
+            content.drain()
+            out.read(1)  # the newline after the content
+    finally:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
+        feeder.join(timeout=5)
+
+
+# --- Where matching objects live ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Commit:
+    oid: str
+    author: str | None = None
+    email: str | None = None
+    date: str | None = None
+
+
+def parse_person(raw: bytes, field_name: bytes) -> tuple[str | None, str | None, str | None]:
+    """Name, email and ISO date from an `author`/`tagger` header of a commit or tag object."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    for line in raw.split(b"\n\n", 1)[0].split(b"\n"):
+        if line.startswith(field_name + b" "):
+            rest = line[len(field_name) + 1 :].decode("utf-8", "replace")
+            name, _, tail = rest.partition(" <")
+            email, _, when = tail.partition("> ")
+            date = None
+            stamp = when.split()
+            if len(stamp) == 2 and stamp[0].isdigit():
+                sign = -1 if stamp[1].startswith("-") else 1
+                digits = stamp[1].lstrip("+-")
+                if len(digits) == 4 and digits.isdigit():
+                    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+                    tz = timezone(sign * offset) if offset else UTC
+                    date = datetime.fromtimestamp(int(stamp[0]), tz).isoformat()
+            return name, email, date
+    return None, None, None
+
+
+def _reachable_commits(repo: Repo) -> set[bytes]:
+    out = repo.run("rev-list", "--all", "--reflog", "--missing=allow-any", check=False)
+    return set(out.split())
+
+
+def _notes_blobs(repo: Repo) -> dict[bytes, str]:
+    """Blob -> the object it annotates, for every notes ref."""
+    refs = repo.run("for-each-ref", "--format=%(refname)", "refs/notes/").split()
+    if not refs:
+        return {}
+    out = repo.run(
+        "rev-list", "--objects", "--missing=allow-any", *(r.decode() for r in refs), check=False
+    )
+    notes = {}
+    for line in out.splitlines():
+        oid, _, path = line.partition(b" ")
+        name = path.replace(b"/", b"")
+        if len(name) in (40, 64):  # a fan-out path naming the annotated object
+            notes[oid] = name.decode("ascii", "replace")
+    return notes
+
+
+def _find_paths(
+    repo: Repo, wanted: set[bytes], revs: Sequence[str], stdin: bytes | None = None
+) -> dict[bytes, set[str]]:
+    """Paths at which the history `revs` holds each wanted blob; stops once all are found."""
+    args = ["rev-list", "--objects", "--in-commit-order", "--missing=allow-any", *revs]
+    if stdin is not None:
+        args.append("--stdin")
+    proc = repo.popen(*args, stdin=subprocess.PIPE if stdin is not None else None)
+    assert proc.stdout is not None
+    if stdin is not None:
+        assert proc.stdin is not None
+        threading.Thread(target=_write_and_close, args=(proc.stdin, stdin), daemon=True).start()
+    paths: dict[bytes, set[str]] = {}
+    left = set(wanted)
+    try:
+        for line in proc.stdout:
+            oid, sep, path = line.rstrip(b"\n").partition(b" ")
+            if sep and oid in left:
+                paths.setdefault(oid, set()).add(path.decode("utf-8", "surrogateescape"))
+                left.discard(oid)
+                if not left:
+                    break
+    finally:
+        proc.kill()
+        proc.wait()
+    return paths
+
+
+def _write_and_close(stream: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        stream.write(data)
+        stream.close()
+
+
+def _introductions(
+    repo: Repo, wanted: set[bytes], paths: set[str], revs: Sequence[str],
+    stdin: bytes | None = None,
+) -> dict[bytes, list[tuple[str, _Commit]]]:  # fmt: skip
+    """For each wanted blob, every (path, commit) where a commit's tree gained it at that path.
+
+    Limited to the paths where the blobs were seen, so that git diffs only those; `-c` also
+    shows merges whose result differs from every parent (evil merges).
+    """
+    args = [
+        "log", "-c", "--raw", "--no-abbrev", "--no-renames", "--full-history", "--no-textconv",
+        "--no-ext-diff", "--format=%x01%H%x00%an%x00%ae%x00%aI", *revs,
+    ]  # fmt: skip
+    if stdin is not None:
+        args.append("--stdin")
+    args.append("--")
+    args.extend(paths)
+    env_literal = {"GIT_LITERAL_PATHSPECS": "1"}
+    proc = subprocess.run(
+        repo.command(*args), input=stdin, capture_output=True, check=False,
+        env={**repo.env, **env_literal}, cwd=repo.work_tree or repo.git_dir,
+    )  # fmt: skip
+    found: dict[bytes, list[tuple[str, _Commit]]] = {}
+    commit = _Commit("")
+    for line in proc.stdout.split(b"\n"):
+        if line.startswith(b"\x01"):
+            oid, author, email, date = line[1:].decode("utf-8", "replace").split("\0")
+            commit = _Commit(oid, author, email, date)
+        elif line.startswith(b":"):
+            meta, _, path = line.partition(b"\t")
+            fields = meta.lstrip(b":").split()
+            # One colon per parent; then n+1 modes, n+1 object IDs (the result last), status.
+            parents = len(meta) - len(meta.lstrip(b":"))
+            new = fields[2 * parents + 1]
+            if new in wanted:
+                name = path.decode("utf-8", "surrogateescape")
+                found.setdefault(new, []).append((name, commit))
+    return found
+
+
+def locate_blobs(
+    repo: Repo, wanted: set[bytes], objects: ObjectList, history_revs: Sequence[str]
+) -> dict[bytes, list[Provenance]]:
+    """Provenance for the blobs that matched: notes, reachable history, unreachable, index.
+
+    Paid only for matching blobs: most scans have few, so the history walk stays short.
+    """
+    result: dict[bytes, list[Provenance]] = {}
+    left = set(wanted)
+
+    notes = _notes_blobs(repo) if not history_revs else {}
+    for oid in left & set(notes):
+        result[oid] = [Provenance("git", notes[oid], kind="note", reachable=True)]
+    left -= set(result)
+
+    revs = list(history_revs) or ["--all", "--reflog"]
+    if left:
+        _add_history(repo, left, revs, None, True, result)
+        left -= set(result)
+    if left and not history_revs:
+        reachable = _reachable_commits(repo)
+        dangling = sorted(objects.commits - reachable)
+        if dangling:
+            stdin = b"\n".join([*dangling, b"--not", b"--all", b"--reflog"]) + b"\n"
+            _add_history(repo, left, [], stdin, False, result)
+            left -= set(result)
+    if left and repo.work_tree is not None:
+        for oid, path in _index_entries(repo).items():
+            if oid in left:
+                result[oid] = [Provenance("git", path, kind="blob", reachable=False)]
+        left -= set(result)
+    for oid in left:
+        result[oid] = [Provenance("git", None, kind="blob", reachable=False)]
+    return result
+
+
+def _add_history(
+    repo: Repo, wanted: set[bytes], revs: Sequence[str], stdin: bytes | None, reachable: bool,
+    result: dict[bytes, list[Provenance]],
+) -> None:  # fmt: skip
+    paths = _find_paths(repo, wanted, revs, stdin)
+    if not paths:
+        return
+    all_paths = set().union(*paths.values())
+    intros = _introductions(repo, set(paths), all_paths, revs, stdin)
+    for oid, names in paths.items():
+        provenances = [
+            Provenance("git", path, kind="blob", commit=c.oid, author=c.author, email=c.email,
+                       date=c.date, reachable=reachable)
+            for path, c in intros.get(oid, [])
+        ]  # fmt: skip
+        # Seen in a tree but no introducing commit found (e.g. beyond a shallow boundary).
+        known = {p.path for p in provenances}
+        provenances += [
+            Provenance("git", name, kind="blob", reachable=reachable)
+            for name in sorted(names - known)
+        ]
+        result[oid] = provenances
+
+
+def _index_entries(repo: Repo) -> dict[bytes, str]:
+    out = repo.run("ls-files", "--stage", "-z", check=False)
+    entries = {}
+    for record in out.split(b"\0"):
+        meta, _, path = record.partition(b"\t")
+        parts = meta.split()
+        if len(parts) == 3:
+            entries[parts[1]] = path.decode("utf-8", "surrogateescape")
+    return entries
+
+
+def message_provenance(
+    repo: Repo, kind: bytes, oid: bytes, raw: bytes, reachable: Callable[[bytes], bool]
+) -> Provenance:
+    """Where a commit or tag message was seen: its object, author and date."""
+    if kind == b"commit":
+        name, email, date = parse_person(raw, b"author")
+        return Provenance("git", None, kind="commit message", commit=oid.decode(), author=name,
+                          email=email, date=date, reachable=reachable(oid))  # fmt: skip
+    name, email, date = parse_person(raw, b"tagger")
+    tag = next(
+        (
+            line[4:].decode("utf-8", "replace")
+            for line in raw.split(b"\n")
+            if line.startswith(b"tag ")
+        ),
+        None,
+    )
+    return Provenance(
+        "git", f"refs/tags/{tag}" if tag else None, kind="tag message", commit=oid.decode(),
+        author=name, email=email, date=date, reachable=True,
+    )  # fmt: skip
+
+
+class Reachability:
+    """Whether a commit is reachable from any ref or reflog; computed once, on first need."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+        self._commits: set[bytes] | None = None
+
+    def __call__(self, oid: bytes) -> bool:
+        if self._commits is None:
+            self._commits = _reachable_commits(self._repo)
+        return oid in self._commits
+
+
+# --- The work tree -------------------------------------------------------------------------
+
+
+def blob_id(data: bytes) -> bytes:
+    """The object ID git would give this content (SHA-1 repositories)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest().encode()
+
+
+def worktree_candidates(repo: Repo) -> list[str]:
+    """Work-tree files that may hold content not in the object database: tracked files (the
+    caller compares contents) and untracked files that are not ignored."""
+    assert repo.work_tree is not None
+    tracked = repo.run("ls-files", "-z", "--cached", check=False).split(b"\0")
+    untracked = repo.run("ls-files", "-z", "--others", "--exclude-standard", check=False).split(
+        b"\0"
+    )
+    names = sorted({os.fsdecode(p) for p in (*tracked, *untracked) if p})
+    return [os.path.join(repo.work_tree, name) for name in names]
