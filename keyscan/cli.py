@@ -93,6 +93,9 @@ _FORMATS = ("text", "json", "jsonl", "sarif", "csv")
 )
 @click.option("--branch", metavar="REF", help="Scan only the history of REF.")
 @click.option(
+    "--recurse-submodules", is_flag=True, help="Also scan checked-out submodules' repositories."
+)
+@click.option(
     "--max-locations",
     type=click.IntRange(min=1),
     default=100,
@@ -128,6 +131,7 @@ def scan(
     since_commit: str | None,
     rev_range: str | None,
     branch: str | None,
+    recurse_submodules: bool,
     max_locations: int,
     jobs: int,
     quiet: bool,
@@ -162,6 +166,7 @@ def scan(
         revs=_revs(since_commit, rev_range, branch),
         jobs=jobs,
         max_locations=max_locations,
+        recurse_submodules=recurse_submodules,
     )
     try:
         rules = load_rules(patterns)

@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from keyscan.errors import SourceError
@@ -43,6 +43,7 @@ class ScanOptions:
     revs: tuple[str, ...] = ()  # limit history to the commits these select (rev-list syntax)
     jobs: int = 0  # worker processes for history; 0: one per core
     max_locations: int | None = None
+    recurse_submodules: bool = False
 
 
 @dataclass(slots=True)
@@ -253,7 +254,11 @@ def _run_workers(state: _Scan, repo: git.Repo, objects: git.ObjectList) -> list[
     return hits
 
 
-def _scan_repository(state: _Scan, repo: git.Repo, path: str) -> None:
+def _scan_repository(state: _Scan, repo: git.Repo, path: str, prefix: str = "") -> None:
+    """Scan one repository: its objects, then its work tree, then (if asked) submodules.
+
+    `prefix` is the submodule's path inside its superproject, prepended to history paths.
+    """
     options = state.options
     if options.revs:
         git.verify_revs(repo, options.revs)
@@ -273,11 +278,24 @@ def _scan_repository(state: _Scan, repo: git.Repo, path: str) -> None:
         else:
             header = hit.header or b""
             provenances = [git.message_provenance(repo, hit.kind, hit.oid, header, reachable)]
+        if prefix:
+            provenances = [
+                replace(p, path=f"{prefix}/{p.path}" if p.path else prefix) for p in provenances
+            ]
         for detection in hit.detections:
             state.sightings.extend(Sighting.at(detection, p) for p in provenances)
 
     if options.worktree and not options.revs and repo.work_tree is not None:
         _scan_worktree(state, repo, path, set(objects.oids))
+    if options.recurse_submodules and repo.work_tree is not None:
+        for sub in git.submodule_paths(repo):
+            sub_repo = git.open_repo(os.path.join(repo.work_tree, sub))
+            if sub_repo is None:
+                state.warnings.append(f"submodule {sub} in {path} is not checked out; skipped")
+                continue
+            _scan_repository(
+                state, sub_repo, os.path.join(path, sub), f"{prefix}/{sub}".lstrip("/")
+            )
 
 
 def _scan_worktree(state: _Scan, repo: git.Repo, path: str, known: set[bytes]) -> None:

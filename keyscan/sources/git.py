@@ -120,12 +120,25 @@ def open_repo(path: str) -> Repo | None:
     git_dir, bare = lines[0], lines[1] == "true"
     if bare or os.path.samefile(git_dir, path):
         return Repo(git_dir, None)
+    top = subprocess.run(
+        ["git", *_SAFE_CONFIG, "rev-parse", "--show-toplevel"],
+        cwd=path, env=env, capture_output=True, check=False,
+    ).stdout.decode("utf-8", "surrogateescape").strip()  # fmt: skip
     # A work tree: only if `path` is its top, not a subfolder.
-    if os.path.samefile(os.path.join(path, ".git"), git_dir) or os.path.samefile(
-        os.path.dirname(git_dir), path
-    ):
+    if top and os.path.samefile(top, path):
         return Repo(git_dir, path)
     return None
+
+
+def submodule_paths(repo: Repo) -> list[str]:
+    """Paths of the submodules recorded in the index (gitlinks), relative to the work tree."""
+    out = repo.run("ls-files", "--stage", "-z", check=False)
+    paths = []
+    for record in out.split(b"\0"):
+        meta, _, path = record.partition(b"\t")
+        if meta.startswith(b"160000 "):
+            paths.append(os.fsdecode(path))
+    return paths
 
 
 @dataclass(slots=True)
