@@ -80,6 +80,7 @@ class _LineIndex:
     def __init__(self, blob: Blob) -> None:
         self._data = blob.data
         self._base_line = blob.line
+        self._base_column = blob.column
         self._pos = 0
         self._lines = 0
 
@@ -91,6 +92,8 @@ class _LineIndex:
         self._pos = offset
         line_start = data.rfind(b"\n", 0, offset) + 1
         column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+        if line_start == 0:  # the line began in an earlier chunk
+            column += self._base_column
         return self._base_line + self._lines + 1, column
 
 
@@ -108,11 +111,12 @@ class _Located:
         )
 
 
-def _pair(keys: list[_Located], secrets: list[_Located]) -> list[Detection]:
+def _pair(keys: list[_Located], secrets: list[_Located]) -> list[tuple[int, Detection]]:
     """Pair each secret with the closest unpaired key ID within PAIR_LINES lines.
 
     Greedy over all candidate pairs, closest first; a key ID before its secret wins a tie, as
-    in credentials files. What stays unpaired is reported alone.
+    in credentials files. What stays unpaired is reported alone. Each detection comes with
+    its anchor: the offset of the key ID (or of the lone match) that places it.
     """
     candidates = []
     for si, s in enumerate(secrets):
@@ -124,28 +128,31 @@ def _pair(keys: list[_Located], secrets: list[_Located]) -> list[Detection]:
     candidates.sort()
     used_s: set[int] = set()
     used_k: set[int] = set()
-    out: list[Detection] = []
+    out: list[tuple[int, Detection]] = []
     for *_, si, ki in candidates:
         if si in used_s or ki in used_k:
             continue
         used_s.add(si)
         used_k.add(ki)
         k, s = keys[ki], secrets[si]
-        out.append(
-            Detection(
-                PAIR_RULE, Kind.ACCESS_KEY_PAIR, k.match.key_id, s.match.secret,
-                k.example or s.example, k.line, k.column,
-            )
+        pair = Detection(
+            PAIR_RULE, Kind.ACCESS_KEY_PAIR, k.match.key_id, s.match.secret,
+            k.example or s.example, k.line, k.column,
         )  # fmt: skip
-    out.extend(k.detection() for i, k in enumerate(keys) if i not in used_k)
-    out.extend(s.detection() for i, s in enumerate(secrets) if i not in used_s)
+        out.append((k.match.start, pair))
+    out.extend((k.match.start, k.detection()) for i, k in enumerate(keys) if i not in used_k)
+    out.extend((s.match.start, s.detection()) for i, s in enumerate(secrets) if i not in used_s)
     return out
 
 
 def detect(
     blob: Blob, matches: Iterable[Match], rules: dict[str, Rule], options: FindingOptions
 ) -> list[Detection]:
-    """Filter one blob's matches, locate them, and pair lone key IDs with lone secrets."""
+    """Filter one blob's matches, locate them, and pair lone key IDs with lone secrets.
+
+    `matches` are all the matches in the blob's data, context included: a chunk of a large
+    file pairs across its edges, then keeps only the detections anchored in what it owns.
+    """
     kept: list[tuple[Match, bool]] = []
     for match in matches:
         verdict = _passes(match, rules[match.rule_id], options)
@@ -169,8 +176,10 @@ def detect(
     keys = [x for x in located if x.match.kind is Kind.ACCESS_KEY_ID]
     secrets = [x for x in located if x.match.kind is Kind.SECRET_ACCESS_KEY]
     lone = (Kind.ACCESS_KEY_ID, Kind.SECRET_ACCESS_KEY)
-    others = [x.detection() for x in located if x.match.kind not in lone]
-    return others + _pair(keys, secrets)
+    anchored = [(x.match.start, x.detection()) for x in located if x.match.kind not in lone]
+    anchored += _pair(keys, secrets)
+    owned_to = len(blob.data) if blob.owned_to is None else blob.owned_to
+    return [d for start, d in anchored if blob.owned_from <= start < owned_to]
 
 
 def collect_sightings(

@@ -128,20 +128,17 @@ class Matcher:
                     hits[index] = ends
         return hits
 
-    def scan(self, data: bytes, start: int = 0, stop: int | None = None) -> list[Match]:
-        """Matches in `data` whose start lies in [start, stop), ordered by position."""
+    def scan(self, data: bytes) -> list[Match]:
+        """Every match in `data`, ordered by position."""
         if not data:
             return []
         size = len(data)
-        stop = size if stop is None else stop
         found: list[Match] = []
         for index, ends in self._hits(data).items():
             rule = self.rules[index]
             pattern = rule.compiled
             for lo, hi in _windows(ends, rule.window_before, rule.window_after, size):
                 for m in pattern.finditer(data, lo, hi):
-                    if not start <= m.start() < stop:
-                        continue
                     key_id = m.group("key_id") if "key_id" in pattern.groupindex else None
                     secret = m.group("secret") if "secret" in pattern.groupindex else None
                     found.append(

@@ -61,6 +61,7 @@ class Blob:
     provenance: Provenance
     offset: int = 0  # byte offset of data[0] in the original content
     line: int = 0  # newlines in the original content before data[0]
+    column: int = 0  # bytes of data[0]'s line that come before data[0]
     # Matches starting before `owned_from` (relative to data) belong to the previous chunk.
     owned_from: int = 0
     owned_to: int | None = None

@@ -84,7 +84,7 @@ class _Scan:
             if blob.owned_from == 0:  # the first chunk of a file counts the file
                 self.stats.blobs += 1
             self.stats.bytes += owned_to - blob.owned_from
-            matches = self.matcher.scan(blob.data, blob.owned_from, owned_to)
+            matches = self.matcher.scan(blob.data)
             if matches:
                 self.sightings.extend(
                     collect_sightings(blob, matches, by_id, self.options.findings)
@@ -188,8 +188,7 @@ def _scan_objects(
         for blob in files.read_chunks(obj.stream, placeholder):
             if obj.kind != b"blob" and not raw:
                 raw = blob.data
-            owned_to = len(blob.data) if blob.owned_to is None else blob.owned_to
-            matches = matcher.scan(blob.data, blob.owned_from, owned_to)
+            matches = matcher.scan(blob.data)
             if matches:
                 detections.extend(detect(blob, matches, by_id, options.findings))
         if detections:

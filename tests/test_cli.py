@@ -228,6 +228,22 @@ class TestOutputFile:
             assert "6 findings" in report
         assert ANSI.search(report) is None
 
+    def test_max_locations_caps_the_list_and_counts_the_rest(self, tmp_path: Path) -> None:
+        """--max-locations N lists N places per finding and counts the others in every format."""
+        key = keys.key_id()
+        for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+            (tmp_path / name).write_text(f"{key}\n")
+        result = run_cli("scan", "--max-locations", "2", "-f", "json", str(tmp_path))
+        (finding,) = json.loads(result.stdout)["findings"]
+        assert [loc["path"] for loc in finding["locations"]] == [
+            str(tmp_path / "a.txt"),
+            str(tmp_path / "b.txt"),
+        ]
+        assert finding["locations_omitted"] == 2
+        text = run_cli("scan", "--max-locations", "2", str(tmp_path)).stdout
+        assert "and 2 more" in text
+        assert str(tmp_path / "c.txt") not in text
+
     def test_output_overwrites_an_existing_file(self, corpus: Corpus, tmp_path: Path) -> None:
         """An existing --output file is replaced, not appended to."""
         target = tmp_path / "report.json"
@@ -447,20 +463,23 @@ class TestTextReport:
             assert where in out
 
     def test_summary_line_counts_by_severity(self, corpus: Corpus) -> None:
-        """The last line counts findings by severity, files and bytes scanned."""
+        """The last line counts findings by severity, files (blobs) and bytes scanned."""
         result = run_cli("scan", str(corpus.root))
         size = sum(p.stat().st_size for p in corpus.root.iterdir())
         last = result.stdout.splitlines()[-1]
         assert re.fullmatch(
-            rf"6 findings \(3 critical, 3 high\) · 5 files, {size / 1024:.1f} KB in \d+\.\d\d s",
+            rf"6 findings \(3 critical, 3 high\) · 5 (?:files|blobs), {size / 1024:.1f} KB"
+            r" in \d+\.\d\d s",
             last,
         ), last
 
     def test_summary_line_singular(self, tmp_path: Path) -> None:
-        """One finding in one file is summarised in the singular: "1 finding", "1 file"."""
+        """One finding in one file is summarised in the singular: "1 finding", "1 file"/"1 blob"."""
         (tmp_path / "k.txt").write_text(f"{keys.key_id()}\n")
         last = run_cli("scan", str(tmp_path)).stdout.splitlines()[-1]
-        assert re.fullmatch(r"1 finding \(1 high\) · 1 file, 21 B in \d+\.\d\d s", last), last
+        assert re.fullmatch(r"1 finding \(1 high\) · 1 (?:file|blob), 21 B in \d+\.\d\d s", last), (
+            last
+        )
 
     def test_color_flag_adds_ansi_codes(self, corpus: Corpus) -> None:
         """--color colors the text report."""

@@ -39,11 +39,12 @@ SARIF_SCHEMA = (
 REGEN = os.environ.get("KEYSCAN_REGEN_GOLDEN") == "1"
 FORMATS = {"text": "txt", "json": "json", "jsonl": "jsonl", "sarif": "sarif", "csv": "csv"}
 
+# The contract documented in the README's "JSON report" section.
 FINDING_FIELDS = {
     "id", "rule", "kind", "key_id", "secret", "key_type", "account_id", "canary", "example",
-    "severity", "entropy", "locations",
+    "severity", "entropy", "locations", "locations_omitted",
 }  # fmt: skip
-LOCATION_FIELDS = {"source", "path", "line", "column"}
+LOCATION_FIELDS = {"source", "path", "line", "column"}  # git locations add more: see the README
 # A key ID that is not an AWS documentation example: must never be in a golden file.
 REAL_LOOKING_KEY_ID = re.compile(
     r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9]|AIDA|AROA)[A-Z2-7]{16}(?![A-Za-z0-9])"
@@ -190,6 +191,7 @@ class TestJsonContract:
             assert f["severity"] in {"critical", "high", "medium", "low", "info"}
             assert isinstance(f["canary"], bool) and isinstance(f["example"], bool)
             assert isinstance(f["entropy"], float)
+            assert f["locations_omitted"] == 0
             assert f["locations"]
             for loc in f["locations"]:
                 assert set(loc) == LOCATION_FIELDS

@@ -64,7 +64,8 @@ def render_text(result: ScanResult, options: ReportOptions) -> str:
         out.extend(_finding_lines(f, options))
         out.append("")
     stats = result.stats
-    scanned = f"{stats.blobs} files, {_size(stats.bytes)} in {stats.seconds:.2f} s"
+    noun = "blob" if stats.blobs == 1 else "blobs"  # files, or git objects
+    scanned = f"{stats.blobs:,} {noun}, {_size(stats.bytes)} in {stats.seconds:.2f} s"
     if result.findings:
         counts = Counter(f.severity for f in result.findings)
         by_level = ", ".join(f"{counts[s]} {s.label}" for s in sorted(counts, reverse=True))

@@ -6,6 +6,7 @@ chunk its first byte is owned by, so the overlap never reports a match twice.
 
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 import sys
@@ -19,7 +20,9 @@ STDIN = "-"
 CHUNK = 16 * 1024 * 1024
 # Longer than any rule's longest match, so a match that starts in one chunk ends inside it.
 OVERLAP = 64 * 1024
-LOOKBEHIND = 64  # bytes before a chunk kept so that boundary assertions see real context
+# Bytes before a chunk's owned region kept as context: boundary assertions see real text, and a
+# key ID and its secret a few lines apart pair up even when a chunk edge falls between them.
+LOOKBEHIND = 8 * 1024
 
 # Media formats that never hold text: skipping them saves time and avoids noise.
 _MEDIA_MAGIC = (
@@ -50,11 +53,27 @@ def is_media(head: bytes) -> bool:
     return riff or head[4:8] == b"ftyp"
 
 
-def _decode_utf16(data: bytes) -> bytes:
-    """UTF-16 text with a BOM becomes UTF-8, so that byte patterns see the characters."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and not data.startswith(b"\xff\xfe\x00\x00"):
-        return data.decode("utf-16", "replace").encode("utf-8")
-    return data
+def _has_utf16_bom(head: bytes) -> bool:
+    return head.startswith((b"\xff\xfe", b"\xfe\xff")) and not head.startswith(b"\xff\xfe\x00\x00")
+
+
+class _Utf16Reader:
+    """UTF-16 text (with a BOM) read as UTF-8, so that byte patterns see the characters."""
+
+    def __init__(self, head: bytes, stream: Reader) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-16")("replace")
+        self._stream = stream
+        self._pending = self._decoder.decode(head).encode("utf-8")
+        self._done = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._done and (size < 0 or len(self._pending) < size):
+            raw = self._stream.read(1 << 20)
+            self._done = not raw
+            self._pending += self._decoder.decode(raw, final=self._done).encode("utf-8")
+        size = len(self._pending) if size < 0 else size
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
 
 
 def check_paths(paths: Sequence[str]) -> None:
@@ -83,26 +102,33 @@ def read_chunks(stream: Reader, provenance: Provenance) -> Iterator[Blob]:
     buf = _read_full(stream, CHUNK + OVERLAP)
     if not buf or is_media(buf[:16]):
         return
+    if _has_utf16_bom(buf):
+        stream = _Utf16Reader(buf, stream)
+        buf = _read_full(stream, CHUNK + OVERLAP)
     if len(buf) <= CHUNK:
-        yield Blob(_decode_utf16(buf), provenance)
+        yield Blob(buf, provenance)
         return
-    offset = lines = owned_from = 0
+    offset = lines = column = owned_from = 0
+    behind = min(LOOKBEHIND, CHUNK // 4)
     while True:
         need = owned_from + CHUNK + OVERLAP - len(buf)
         if need > 0:
             more = _read_full(stream, need)
             buf += more
             if len(more) < need:  # end of input: this chunk owns everything left
-                yield Blob(buf, provenance, offset, lines, owned_from, len(buf))
+                yield Blob(buf, provenance, offset, lines, column, owned_from, len(buf))
                 return
         owned_to = owned_from + CHUNK
-        yield Blob(buf, provenance, offset, lines, owned_from, owned_to)
-        # Keep a little context before the next owned region, plus the overlap after it.
-        keep_from = owned_to - LOOKBEHIND
+        yield Blob(buf, provenance, offset, lines, column, owned_from, owned_to)
+        # Keep some context before the next owned region, plus the overlap after it.
+        keep_from = owned_to - behind
         lines += buf.count(b"\n", 0, keep_from)
+        last_newline = buf.rfind(b"\n", 0, keep_from)
+        # Columns on a line that began in an earlier chunk count on from there (in bytes).
+        column = column + keep_from if last_newline < 0 else keep_from - last_newline - 1
         offset += keep_from
         buf = buf[keep_from:]
-        owned_from = LOOKBEHIND
+        owned_from = behind
 
 
 def _open_regular(path: str, warn: Warn) -> BinaryIO | None:
@@ -157,6 +183,8 @@ def _walk(root: str, warn: Warn) -> Iterator[str]:
                 continue
             if stat.S_ISREG(mode):
                 yield os.path.normpath(path)
+            elif not stat.S_ISLNK(mode):  # symlinks are skipped on purpose, see above
+                warn(f"{path} is not a regular file (FIFO, socket or device); skipped")
 
 
 def iter_blobs(paths: Sequence[str], warn: Warn, stdin: BinaryIO | None = None) -> Iterator[Blob]:
