@@ -173,16 +173,17 @@ def _scan_objects(
     rules: Sequence[Rule],
     options: ScanOptions,
     counters: Any = None,
-) -> tuple[list[_Hit], list[str]]:
+) -> tuple[list[_Hit], list[str], list[bytes]]:
     """Read `oids` through one cat-file and match them; the body of each worker."""
     counters = counters if counters is not None else _worker_counters
     matcher = Matcher(rules, options.engine)
     by_id = {rule.id: rule for rule in rules}
     warnings: list[str] = []
+    failed: list[bytes] = []
     hits: list[_Hit] = []
     done = done_bytes = found = 0
     placeholder = Provenance("git")
-    for obj in git.read_objects(repo, oids, warnings.append):
+    for obj in git.read_objects(repo, oids, warnings.append, failed):
         detections: list[Detection] = []
         raw = b""
         for blob in files.read_chunks(obj.stream, placeholder):
@@ -207,7 +208,7 @@ def _scan_objects(
             counters[0] += done
             counters[1] += done_bytes
             counters[2] += found
-    return hits, warnings
+    return hits, warnings, failed
 
 
 def _split(objects: git.ObjectList, parts: int) -> list[list[bytes]]:
@@ -222,18 +223,22 @@ def _split(objects: git.ObjectList, parts: int) -> list[list[bytes]]:
     return [run for run in runs if run]
 
 
-def _run_workers(state: _Scan, repo: git.Repo, objects: git.ObjectList) -> list[_Hit]:
+def _run_workers(
+    state: _Scan, repo: git.Repo, objects: git.ObjectList
+) -> tuple[list[_Hit], list[bytes]]:
+    """Scan the objects, in parallel when there is enough; the hits and the unread objects."""
     jobs = state.options.jobs or os.cpu_count() or 1
     if jobs == 1 or objects.total_bytes < PARALLEL_MIN_BYTES:
-        hits, warnings = _scan_objects(repo, objects.oids, state.rules, state.options)
+        hits, warnings, failed = _scan_objects(repo, objects.oids, state.rules, state.options)
         state.warnings.extend(warnings)
-        return hits
+        return hits, failed
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     counters = context.Array("q", 3)
     runs = _split(objects, jobs)
     progress = Progress(total_objects=len(objects.oids), total_bytes=objects.total_bytes)
     hits = []
+    failed = []
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=len(runs), mp_context=context, initializer=_init_worker, initargs=(counters,)
     ) as pool:
@@ -247,10 +252,11 @@ def _run_workers(state: _Scan, repo: git.Repo, objects: git.ObjectList) -> list[
                 progress.objects, progress.bytes, progress.detections = counters[:]
                 state.progress(progress)
         for future in futures:
-            run_hits, warnings = future.result()
+            run_hits, warnings, run_failed = future.result()
             hits.extend(run_hits)
+            failed.extend(run_failed)
             state.warnings.extend(warnings)
-    return hits
+    return hits, failed
 
 
 def _scan_repository(state: _Scan, repo: git.Repo, path: str, prefix: str = "") -> None:
@@ -264,7 +270,11 @@ def _scan_repository(state: _Scan, repo: git.Repo, path: str, prefix: str = "") 
         objects = git.list_range_objects(repo, options.revs)
     else:
         objects = git.list_all_objects(repo)
-    hits = _run_workers(state, repo, objects) if objects.oids else []
+        state.warnings.extend(git.incompleteness(repo))
+    for oid in objects.unreadable:
+        state.warnings.append(f"git cannot read object {oid.decode('ascii', 'replace')} in "
+                              f"{path}; skipped, and the scan goes on")  # fmt: skip
+    hits, failed = _run_workers(state, repo, objects) if objects.oids else ([], [])
     state.stats.blobs += len(objects.oids)
     state.stats.bytes += objects.total_bytes
 
@@ -285,7 +295,7 @@ def _scan_repository(state: _Scan, repo: git.Repo, path: str, prefix: str = "") 
             state.sightings.extend(Sighting.at(detection, p) for p in provenances)
 
     if options.worktree and not options.revs and repo.work_tree is not None:
-        _scan_worktree(state, repo, path, set(objects.oids))
+        _scan_worktree(state, repo, path, set(objects.oids) - set(failed))
     if options.recurse_submodules and repo.work_tree is not None:
         for sub in git.submodule_paths(repo):
             sub_repo = git.open_repo(os.path.join(repo.work_tree, sub))

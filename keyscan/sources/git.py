@@ -29,6 +29,7 @@ Warn = Callable[[str], None]
 _KEEP_GIT_VARS = {"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM"}
 _SAFE_CONFIG = (
     "-c", "core.fsmonitor=false",
+    "-c", "log.showSignature=false",  # verifying a signature runs gpg.program
     "-c", "core.hooksPath=/dev/null",
     "-c", "core.untrackedCache=false",
     "-c", "safe.directory=*",
@@ -149,6 +150,7 @@ class ObjectList:
     sizes: list[int] = field(default_factory=list)
     commits: set[bytes] = field(default_factory=set)  # every commit listed (for reachability)
     tags: set[bytes] = field(default_factory=set)
+    unreadable: list[bytes] = field(default_factory=list)  # listed by git but not readable
 
     @property
     def total_bytes(self) -> int:
@@ -165,7 +167,11 @@ def list_all_objects(repo: Repo) -> ObjectList:
     )
     objects = ObjectList()
     for line in out.splitlines():
-        kind, oid, size = line.split(b" ")
+        parts = line.split(b" ")
+        if len(parts) != 3:  # "<oid> missing": a corrupt loose object
+            objects.unreadable.append(parts[0])
+            continue
+        kind, oid, size = parts
         if kind == b"tree":
             continue
         if kind == b"commit":
@@ -199,6 +205,26 @@ def list_range_objects(repo: Repo, revs: Sequence[str]) -> ObjectList:
         objects.oids.append(oid)
         objects.sizes.append(int(size))
     return objects
+
+
+def incompleteness(repo: Repo) -> list[str]:
+    """Why this repository may not hold all of its history (partial or shallow clone)."""
+    reasons = []
+    promisor = repo.run("config", "--get", "extensions.partialClone", check=False).strip()
+    packs = os.path.join(repo.git_dir, "objects", "pack")
+    if promisor or (
+        os.path.isdir(packs) and any(n.endswith(".promisor") for n in os.listdir(packs))
+    ):
+        reasons.append(
+            f"{repo.work_tree or repo.git_dir} is a partial clone: objects that were never "
+            "downloaded are not scanned (keyscan never fetches); scan a full clone to cover them"
+        )
+    if os.path.exists(os.path.join(repo.git_dir, "shallow")):
+        reasons.append(
+            f"{repo.work_tree or repo.git_dir} is a shallow clone: history before its shallow "
+            "boundary is not in it and is not scanned; `git fetch --unshallow` to cover it"
+        )
+    return reasons
 
 
 def verify_revs(repo: Repo, revs: Sequence[str]) -> None:
@@ -246,44 +272,65 @@ class RawObject:
     stream: _Limited  # exactly `size` bytes of content; read before the next object
 
 
-def read_objects(repo: Repo, oids: Sequence[bytes], warn: Warn) -> Iterator[RawObject]:
-    """Stream object contents through one `git cat-file --batch`, in the order given."""
+def _start_cat_file(repo: Repo, oids: Sequence[bytes]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
     proc = repo.popen("cat-file", "--batch", stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     _grow_pipe(proc.stdout.fileno())
 
-    def feed() -> None:
-        assert proc.stdin is not None
+    def feed(stdin: IO[bytes]) -> None:
         try:
             for start in range(0, len(oids), 4096):
-                proc.stdin.write(b"\n".join(oids[start : start + 4096]) + b"\n")
-            proc.stdin.close()
-        except (BrokenPipeError, OSError):
+                stdin.write(b"\n".join(oids[start : start + 4096]) + b"\n")
+            stdin.close()
+        except OSError:  # git died: the reader notices and restarts past the bad object
             pass
 
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
+    threading.Thread(target=feed, args=(proc.stdin,), daemon=True).start()
     out = io.BufferedReader(cast(io.RawIOBase, proc.stdout), buffer_size=_PIPE_SIZE)
-    try:
-        for _ in oids:
-            header = out.readline()
-            if not header:
-                warn(f"git cat-file stopped early in {repo.git_dir}; some objects were not read")
-                break
-            parts = header.split()
-            if len(parts) != 3:  # "<oid> missing": a partial clone or a corrupt object
-                warn(f"object {parts[0].decode('ascii', 'replace')} is missing or unreadable; "
-                     "skipped")  # fmt: skip
-                continue
-            content = _Limited(out, int(parts[2]))
-            yield RawObject(parts[0], parts[1], int(parts[2]), content)
-            content.drain()
-            out.read(1)  # the newline after the content
-    finally:
-        with contextlib.suppress(OSError):
-            proc.kill()
-        proc.wait()
-        feeder.join(timeout=5)
+    return proc, out
+
+
+def read_objects(
+    repo: Repo, oids: Sequence[bytes], warn: Warn, failed: list[bytes]
+) -> Iterator[RawObject]:
+    """Stream object contents through `git cat-file --batch`, in the order given.
+
+    A missing object is skipped; a corrupt one that makes git die is skipped too, and a new
+    cat-file carries on after it. Objects not read whole are appended to `failed`.
+    """
+    position = 0
+    while position < len(oids):
+        proc, out = _start_cat_file(repo, oids[position:])
+        bad = None  # the object git died on
+        try:
+            while position < len(oids):
+                header = out.readline()
+                if not header:  # died before this object's header
+                    bad = oids[position]
+                    position += 1
+                    break
+                position += 1
+                parts = header.split()
+                if len(parts) != 3:  # "<oid> missing": a partial clone or a corrupt object
+                    warn(f"object {parts[0].decode('ascii', 'replace')} is missing or "
+                         "unreadable; skipped")  # fmt: skip
+                    failed.append(parts[0])
+                    continue
+                content = _Limited(out, int(parts[2]))
+                yield RawObject(parts[0], parts[1], int(parts[2]), content)
+                content.drain()
+                if content.left:  # died in the middle of this object
+                    bad = parts[0]
+                    break
+                out.read(1)  # the newline after the content
+        finally:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            proc.wait()
+        if bad is not None:
+            warn(f"git cannot read object {bad.decode('ascii', 'replace')} (corrupt or "
+                 "truncated); skipped, and the scan goes on")  # fmt: skip
+            failed.append(bad)
 
 
 # --- Where matching objects live ------------------------------------------------------------
@@ -346,8 +393,8 @@ def _find_paths(
 ) -> dict[bytes, set[str]]:
     """Paths at which the history `revs` holds each wanted blob; stops once all are found."""
     args = ["rev-list", "--objects", "--in-commit-order", "--missing=allow-any", *revs]
-    if stdin is not None:
-        args.append("--stdin")
+    if stdin is not None:  # commit IDs on stdin; older git takes no options there
+        args += ["--stdin", "--not", "--all", "--reflog"]
     proc = repo.popen(*args, stdin=subprocess.PIPE if stdin is not None else None)
     assert proc.stdout is not None
     if stdin is not None:
@@ -376,26 +423,29 @@ def _write_and_close(stream: IO[bytes], data: bytes) -> None:
 
 
 def _introductions(
-    repo: Repo, wanted: set[bytes], paths: set[str], revs: Sequence[str],
-    stdin: bytes | None = None,
+    repo: Repo, wanted: set[bytes], revs: Sequence[str], stdin: bytes | None = None,
+    paths: set[str] | None = None,
 ) -> dict[bytes, list[tuple[str, _Commit]]]:  # fmt: skip
     """For each wanted blob, every (path, commit) where a commit's tree gained it at that path.
 
-    Limited to the paths where the blobs were seen, so that git diffs only those; `-c` also
-    shows merges whose result differs from every parent (evil merges).
+    Without `paths`: one pass over every non-merge commit's changes (all paths, so copies
+    and renames count). With `paths`: merges too (`-c`: a merge whose result differs from
+    every parent, as in an evil merge or a stash), limited to those paths so git diffs little.
     """
     args = [
-        "log", "-c", "--raw", "--no-abbrev", "--no-renames", "--full-history", "--no-textconv",
-        "--no-ext-diff", "--format=%x01%H%x00%an%x00%ae%x00%aI", *revs,
+        "log", "--raw", "--no-abbrev", "--no-renames", "--no-textconv", "--no-ext-diff",
+        "--no-show-signature", "--format=%x01%H%x00%an%x00%ae%x00%aI",
     ]  # fmt: skip
+    if paths is not None:
+        args += ["-c", "--full-history"]
+    args += revs
     if stdin is not None:
-        args.append("--stdin")
-    args.append("--")
-    args.extend(paths)
-    env_literal = {"GIT_LITERAL_PATHSPECS": "1"}
+        args += ["--stdin", "--not", "--all", "--reflog"]
+    if paths is not None:
+        args += ["--", *sorted(paths)]
     proc = subprocess.run(
         repo.command(*args), input=stdin, capture_output=True, check=False,
-        env={**repo.env, **env_literal}, cwd=repo.work_tree or repo.git_dir,
+        env={**repo.env, "GIT_LITERAL_PATHSPECS": "1"}, cwd=repo.work_tree or repo.git_dir,
     )  # fmt: skip
     found: dict[bytes, list[tuple[str, _Commit]]] = {}
     commit = _Commit("")
@@ -438,8 +488,7 @@ def locate_blobs(
         reachable = _reachable_commits(repo)
         dangling = sorted(objects.commits - reachable)
         if dangling:
-            stdin = b"\n".join([*dangling, b"--not", b"--all", b"--reflog"]) + b"\n"
-            _add_history(repo, left, [], stdin, False, result)
+            _add_history(repo, left, [], b"\n".join(dangling) + b"\n", False, result)
             left -= set(result)
     if left and repo.work_tree is not None:
         for oid, path in _index_entries(repo).items():
@@ -455,22 +504,31 @@ def _add_history(
     repo: Repo, wanted: set[bytes], revs: Sequence[str], stdin: bytes | None, reachable: bool,
     result: dict[bytes, list[Provenance]],
 ) -> None:  # fmt: skip
-    paths = _find_paths(repo, wanted, revs, stdin)
-    if not paths:
-        return
-    all_paths = set().union(*paths.values())
-    intros = _introductions(repo, set(paths), all_paths, revs, stdin)
-    for oid, names in paths.items():
-        provenances = [
-            Provenance("git", path, kind="blob", commit=c.oid, author=c.author, email=c.email,
-                       date=c.date, reachable=reachable)
-            for path, c in intros.get(oid, [])
-        ]  # fmt: skip
+    """Every path and introducing commit of the wanted blobs in the history `revs` selects."""
+    intros = _introductions(repo, wanted, revs, stdin)
+    paths: dict[bytes, set[str]] = {}
+    missing = wanted - set(intros)
+    if missing:  # only merges hold these (evil merges, stashes), or no diff shows them
+        paths = _find_paths(repo, missing, revs, stdin)
+        if paths:
+            merged = _introductions(repo, set(paths), revs, stdin, set().union(*paths.values()))
+            for oid, places in merged.items():
+                intros.setdefault(oid, []).extend(places)
+    for oid in set(intros) | set(paths):
+        seen: set[tuple[str, str]] = set()
+        provenances = []
+        for path, c in intros.get(oid, []):
+            if (path, c.oid) not in seen:
+                seen.add((path, c.oid))
+                provenances.append(
+                    Provenance("git", path, kind="blob", commit=c.oid, author=c.author,
+                               email=c.email, date=c.date, reachable=reachable)
+                )  # fmt: skip
         # Seen in a tree but no introducing commit found (e.g. beyond a shallow boundary).
         known = {p.path for p in provenances}
         provenances += [
             Provenance("git", name, kind="blob", reachable=reachable)
-            for name in sorted(names - known)
+            for name in sorted(paths.get(oid, set()) - known)
         ]
         result[oid] = provenances
 
