@@ -89,6 +89,7 @@ class Matcher:
         self.rules = list(rules)
         self._db: Any = None
         self._prefilters: list[Any] = []
+        self._raw_hits: list[tuple[int, int]] = []
         hs = _hyperscan() if engine != "regex" else None
         if engine == "hyperscan" and hs is None:
             raise RuleError(
@@ -108,19 +109,24 @@ class Matcher:
                         f"rule {rule.id!r} in {rule.source}: prefilter does not compile: {exc}"
                     ) from None
 
+    def _on_hit(self, index: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+        self._raw_hits.append((index, end))
+
     def _hits(self, data: bytes) -> dict[int, list[int]]:
         """For each rule index, the end offsets of its prefilter hits, ascending."""
         hits: dict[int, list[int]] = {}
         if self._db is not None:
-
-            def on_hit(index: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+            # One bound callback and one list for the matcher's life: most blobs have no hit,
+            # and what a blob with none costs is what a history scan costs.
+            raw = self._raw_hits
+            raw.clear()
+            self._db.scan(data, match_event_handler=self._on_hit)
+            for index, end in raw:
                 ends = hits.get(index)
                 if ends is None:
                     hits[index] = [end]
                 else:
                     ends.append(end)
-
-            self._db.scan(data, match_event_handler=on_hit)
         else:
             for index, prefilter in enumerate(self._prefilters):
                 ends = [m.end() for m in prefilter.finditer(data, overlapped=True)]
@@ -132,9 +138,12 @@ class Matcher:
         """Every match in `data`, ordered by position."""
         if not data:
             return []
+        hits = self._hits(data)
+        if not hits:
+            return []
         size = len(data)
         found: list[Match] = []
-        for index, ends in self._hits(data).items():
+        for index, ends in hits.items():
             rule = self.rules[index]
             pattern = rule.compiled
             for lo, hi in _windows(ends, rule.window_before, rule.window_after, size):

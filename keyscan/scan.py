@@ -183,18 +183,26 @@ def _scan_objects(
     hits: list[_Hit] = []
     done = done_bytes = found = 0
     placeholder = Provenance("git")
-    for obj in git.read_objects(repo, oids, warnings.append, failed):
+    scan = matcher.scan
+    prepare = files.prepare
+    for obj in git.read_objects(repo, oids, warnings.append, failed, whole=files.CHUNK):
         detections: list[Detection] = []
-        raw = b""
-        for blob in files.read_chunks(obj.stream, placeholder):
-            if obj.kind != b"blob" and not raw:
-                raw = blob.data
-            matches = matcher.scan(blob.data)
+        if obj.data is not None:  # the common case: one chunk, and most have no hit
+            data = prepare(obj.data)
+            matches = scan(data) if data is not None else None
             if matches:
-                detections.extend(detect(blob, matches, by_id, options.findings))
+                assert data is not None
+                detections = detect(Blob(data, placeholder), matches, by_id, options.findings)
+        else:
+            assert obj.stream is not None
+            for blob in files.read_chunks(obj.stream, placeholder):
+                matches = scan(blob.data)
+                if matches:
+                    detections.extend(detect(blob, matches, by_id, options.findings))
         if detections:
             found += len(detections)
-            hits.append(_Hit(obj.oid, obj.kind, detections, raw if obj.kind != b"blob" else None))
+            header = obj.data if obj.kind != b"blob" else None
+            hits.append(_Hit(obj.oid, obj.kind, detections, header))
         done += 1
         done_bytes += obj.size
         if counters is not None and (done & 255 == 0 or detections):

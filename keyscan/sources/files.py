@@ -7,6 +7,7 @@ chunk its first byte is owned by, so the overlap never reports a match twice.
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import stat
 import sys
@@ -95,6 +96,15 @@ def _read_full(stream: Reader, size: int) -> bytes:
         parts.append(part)
         left -= len(part)
     return b"".join(parts)
+
+
+def prepare(data: bytes) -> bytes | None:
+    """Content that fits one chunk, as the matcher should see it; None to skip it."""
+    if not data or is_media(data[:16]):
+        return None
+    if _has_utf16_bom(data):
+        return _Utf16Reader(data, io.BytesIO()).read()
+    return data
 
 
 def read_chunks(stream: Reader, provenance: Provenance) -> Iterator[Blob]:

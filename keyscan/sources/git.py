@@ -269,7 +269,10 @@ class RawObject:
     oid: bytes
     kind: bytes  # b"blob" | b"commit" | b"tag"
     size: int
-    stream: _Limited  # exactly `size` bytes of content; read before the next object
+    # Objects up to `read_objects`' `whole` bytes come as `data`; larger ones as a stream of
+    # exactly `size` bytes, to be read before the next object.
+    data: bytes | None
+    stream: _Limited | None
 
 
 def _start_cat_file(repo: Repo, oids: Sequence[bytes]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
@@ -291,7 +294,7 @@ def _start_cat_file(repo: Repo, oids: Sequence[bytes]) -> tuple[subprocess.Popen
 
 
 def read_objects(
-    repo: Repo, oids: Sequence[bytes], warn: Warn, failed: list[bytes]
+    repo: Repo, oids: Sequence[bytes], warn: Warn, failed: list[bytes], whole: int = 1 << 24
 ) -> Iterator[RawObject]:
     """Stream object contents through `git cat-file --batch`, in the order given.
 
@@ -316,12 +319,20 @@ def read_objects(
                          "unreadable; skipped")  # fmt: skip
                     failed.append(parts[0])
                     continue
-                content = _Limited(out, int(parts[2]))
-                yield RawObject(parts[0], parts[1], int(parts[2]), content)
-                content.drain()
-                if content.left:  # died in the middle of this object
-                    bad = parts[0]
-                    break
+                size = int(parts[2])
+                if size <= whole:
+                    data = out.read(size)
+                    if len(data) < size:  # died in the middle of this object
+                        bad = parts[0]
+                        break
+                    yield RawObject(parts[0], parts[1], size, data, None)
+                else:
+                    content = _Limited(out, size)
+                    yield RawObject(parts[0], parts[1], size, None, content)
+                    content.drain()
+                    if content.left:
+                        bad = parts[0]
+                        break
                 out.read(1)  # the newline after the content
         finally:
             with contextlib.suppress(OSError):
