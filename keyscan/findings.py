@@ -7,6 +7,7 @@ credential with every place it was seen.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -83,16 +84,23 @@ class _LineIndex:
         self._base_column = blob.column
         self._pos = 0
         self._lines = 0
+        self._line_start = 0
+        self._chars = 0  # characters from the current line's start to _pos
 
     def locate(self, offset: int) -> tuple[int, int]:
         data = self._data
         if offset < self._pos:  # callers go mostly forward; restart when they do not
-            self._pos, self._lines = 0, 0
-        self._lines += data.count(b"\n", self._pos, offset)
+            self._pos, self._lines, self._line_start, self._chars = 0, 0, 0, 0
+        newline = data.rfind(b"\n", self._pos, offset)
+        if newline >= 0:
+            self._lines += data.count(b"\n", self._pos, offset)
+            self._line_start = newline + 1
+            self._chars = len(data[newline + 1 : offset].decode("utf-8", "replace"))
+        else:  # same line as before: decode only what lies between
+            self._chars += len(data[self._pos : offset].decode("utf-8", "replace"))
         self._pos = offset
-        line_start = data.rfind(b"\n", 0, offset) + 1
-        column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
-        if line_start == 0:  # the line began in an earlier chunk
+        column = self._chars + 1
+        if self._line_start == 0:  # the line began in an earlier chunk
             column += self._base_column
         return self._base_line + self._lines + 1, column
 
@@ -111,6 +119,33 @@ class _Located:
         )
 
 
+def _greedy(
+    keys: list[_Located], secrets: list[_Located], key_first: bool
+) -> list[tuple[int, int]]:
+    """Closest first; ties go to the given order. Only keys within PAIR_LINES are looked at."""
+    order = sorted(range(len(keys)), key=lambda i: keys[i].line)
+    lines = [keys[i].line for i in order]
+    candidates = []
+    for si, s in enumerate(secrets):
+        lo = bisect.bisect_left(lines, s.line - PAIR_LINES)
+        hi = bisect.bisect_right(lines, s.line + PAIR_LINES)
+        for ki in order[lo:hi]:
+            k = keys[ki]
+            wrong_order = 1 if (k.match.start > s.match.start) == key_first else 0
+            gap = abs(s.match.start - k.match.start)
+            candidates.append((abs(s.line - k.line), wrong_order, gap, si, ki))
+    candidates.sort()
+    used_s: set[int] = set()
+    used_k: set[int] = set()
+    chosen = []
+    for *_, si, ki in candidates:
+        if si not in used_s and ki not in used_k:
+            used_s.add(si)
+            used_k.add(ki)
+            chosen.append((ki, si))
+    return chosen
+
+
 def _pair(keys: list[_Located], secrets: list[_Located]) -> list[tuple[int, Detection]]:
     """Pair each secret with the closest unpaired key ID within PAIR_LINES lines.
 
@@ -118,22 +153,17 @@ def _pair(keys: list[_Located], secrets: list[_Located]) -> list[tuple[int, Dete
     in credentials files. What stays unpaired is reported alone. Each detection comes with
     its anchor: the offset of the key ID (or of the lone match) that places it.
     """
-    candidates = []
-    for si, s in enumerate(secrets):
-        for ki, k in enumerate(keys):
-            distance = abs(s.line - k.line)
-            if distance <= PAIR_LINES:
-                after = 1 if k.match.start > s.match.start else 0
-                candidates.append((distance, after, abs(s.match.start - k.match.start), si, ki))
-    candidates.sort()
-    used_s: set[int] = set()
-    used_k: set[int] = set()
+    key_first = _greedy(keys, secrets, key_first=True)
+    secret_first = _greedy(keys, secrets, key_first=False)
+
+    def score(pairs: list[tuple[int, int]]) -> tuple[int, int]:
+        return (len(pairs), -sum(abs(keys[k].line - secrets[s].line) for k, s in pairs))
+
+    chosen = secret_first if score(secret_first) > score(key_first) else key_first
+    used_k = {ki for ki, _ in chosen}
+    used_s = {si for _, si in chosen}
     out: list[tuple[int, Detection]] = []
-    for *_, si, ki in candidates:
-        if si in used_s or ki in used_k:
-            continue
-        used_s.add(si)
-        used_k.add(ki)
+    for ki, si in chosen:
         k, s = keys[ki], secrets[si]
         pair = Detection(
             PAIR_RULE, Kind.ACCESS_KEY_PAIR, k.match.key_id, s.match.secret,
@@ -166,10 +196,13 @@ def detect(
     # A pair match already holds its key ID and secret: drop the lone matches of the same spans.
     pair_spans = [(m.start, m.end) for m, _ in kept if m.kind is Kind.ACCESS_KEY_PAIR]
 
+    pair_spans.sort()
+    pair_starts = [a for a, _ in pair_spans]
+
     def inside_pair(m: Match) -> bool:
-        return m.kind is not Kind.ACCESS_KEY_PAIR and any(
-            a <= m.start and m.end <= b for a, b in pair_spans
-        )
+        # Pair matches do not overlap: only the last one starting at or before m can hold it.
+        i = bisect.bisect_right(pair_starts, m.start) - 1
+        return m.kind is not Kind.ACCESS_KEY_PAIR and i >= 0 and m.end <= pair_spans[i][1]
 
     index = _LineIndex(blob)
     located = [_Located(m, ex, *index.locate(m.start)) for m, ex in kept if not inside_pair(m)]

@@ -32,7 +32,11 @@ def key_id(prefix: str = "AKIA", account: str | None = None) -> str:
         z = (1 << 47) | (number << 7) | _secrets.randbelow(128)
         raw = z.to_bytes(6, "big") + _secrets.token_bytes(4)
         value = prefix + base64.b32encode(raw).decode()
-        if not filters.is_placeholder(value) and "EXAMPLE" not in value:
+        if (
+            not filters.is_placeholder(value)
+            and "EXAMPLE" not in value
+            and filters.shannon_entropy(value) >= 3.0
+        ):
             return value
 
 
