@@ -15,7 +15,9 @@ from keyscan.cli import main
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """No user git config, no inherited GIT_* variables, a private cache folder."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
@@ -35,10 +37,15 @@ def run_cli(*args: str, input: bytes | str | None = None) -> Result:
     return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
-def run_keyscan(*args: str, input: bytes | None = None, cwd: Path | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+def run_keyscan(
+    *args: str, input: bytes | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[bytes]:
     """Run keyscan as a real subprocess (for FIFOs, signals, memory and start-up)."""
     return subprocess.run(
         [sys.executable, "-m", "keyscan", *args],
-        input=input, capture_output=True, cwd=cwd, timeout=timeout, check=False,
+        input=input,
+        capture_output=True,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
     )

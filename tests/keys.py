@@ -44,8 +44,8 @@ def old_key_id(prefix: str = "AKIA") -> str:
     """An old-format key ID (AKIAI…/AKIAJ…), which carries no account ID."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     while True:
-        value = prefix + _secrets.choice("IJ") + "".join(
-            _secrets.choice(alphabet) for _ in range(15)
+        value = (
+            prefix + _secrets.choice("IJ") + "".join(_secrets.choice(alphabet) for _ in range(15))
         )
         if not filters.is_placeholder(value) and filters.shannon_entropy(value) >= 3.0:
             return value
