@@ -9,10 +9,11 @@ commits) is then worked out for those objects alone.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
@@ -160,11 +161,21 @@ class _Hit:
 
 
 _worker_counters: Any = None
+_worker_cat_file: git.CatFile | None = None  # one per worker process, reused across batches
 
 
 def _init_worker(counters: Any) -> None:
     global _worker_counters
     _worker_counters = counters
+
+
+def _cat_file(repo: git.Repo) -> git.CatFile:
+    global _worker_cat_file
+    if _worker_cat_file is None or _worker_cat_file.repo != repo:
+        if _worker_cat_file is not None:
+            _worker_cat_file.close()
+        _worker_cat_file = git.CatFile(repo)
+    return _worker_cat_file
 
 
 def _scan_objects(
@@ -185,7 +196,9 @@ def _scan_objects(
     placeholder = Provenance("git")
     scan = matcher.scan
     prepare = files.prepare
-    for obj in git.read_objects(repo, oids, warnings.append, failed, whole=files.CHUNK):
+    in_worker = counters is not None
+    cat_file = _cat_file(repo) if in_worker else git.CatFile(repo)
+    for obj in cat_file.read(oids, warnings.append, failed, whole=files.CHUNK):
         detections: list[Detection] = []
         if obj.data is not None:  # the common case: one chunk, and most have no hit
             data = prepare(obj.data)
@@ -216,54 +229,97 @@ def _scan_objects(
             counters[0] += done
             counters[1] += done_bytes
             counters[2] += found
+    if not in_worker:
+        cat_file.close()
     return hits, warnings, failed
 
 
-def _split(objects: git.ObjectList, parts: int) -> list[list[bytes]]:
-    """Contiguous runs of pack order with about the same number of bytes each."""
-    total = objects.total_bytes
-    runs: list[list[bytes]] = [[] for _ in range(parts)]
-    acc = 0
-    for oid, size in zip(objects.oids, objects.sizes, strict=True):
-        index = min(parts - 1, acc * parts // max(total, 1))
-        runs[index].append(oid)
-        acc += size
-    return [run for run in runs if run]
+BATCH_BYTES = 96 * 1024 * 1024  # per cat-file run: big enough to keep git's delta cache warm
+BATCH_OBJECTS = 50_000
+
+
+def _batches(objects: git.ObjectList, listing: Iterable[int]) -> Iterator[list[bytes]]:
+    """Runs of consecutive (pack order) object IDs, cut from the listing as it grows."""
+    start = done_bytes = 0
+    for listed in itertools.chain(listing, [len(objects.oids)]):
+        for end in range(start, listed):
+            done_bytes += objects.sizes[end]
+            if done_bytes >= BATCH_BYTES or end + 1 - start >= BATCH_OBJECTS:
+                yield objects.oids[start : end + 1]
+                start, done_bytes = end + 1, 0
+    if start < len(objects.oids):
+        yield objects.oids[start:]
+
+
+@dataclass(slots=True)
+class _History:
+    """A repository being scanned: its listing, and the log that provenance will need."""
+
+    repo: git.Repo
+    revs: tuple[str, ...]
+    objects: git.ObjectList = field(default_factory=git.ObjectList)
+    log: git.HistoryLog | None = None
+
+    def start_log(self) -> None:
+        """Walk history in the background once something matched (not before: most objects
+        never match, and a walk of a large history costs as much as reading its blobs)."""
+        if self.log is None:
+            self.log = git.HistoryLog(self.repo, self.revs or ("--all", "--reflog"))
 
 
 def _run_workers(
-    state: _Scan, repo: git.Repo, objects: git.ObjectList
+    state: _Scan, history: _History, listing: Iterator[int]
 ) -> tuple[list[_Hit], list[bytes]]:
-    """Scan the objects, in parallel when there is enough; the hits and the unread objects."""
+    """Scan objects as they are listed, in worker processes when there is enough to share.
+
+    Returns the objects that matched and those that could not be read.
+    """
+    objects = history.objects
     jobs = state.options.jobs or os.cpu_count() or 1
-    if jobs == 1 or objects.total_bytes < PARALLEL_MIN_BYTES:
-        hits, warnings, failed = _scan_objects(repo, objects.oids, state.rules, state.options)
+    # Small repositories are scanned here: forking workers would cost more than it saves.
+    for _ in listing:
+        if objects.total_bytes >= PARALLEL_MIN_BYTES and jobs > 1:
+            break
+    else:
+        found, warnings, unread = _scan_objects(
+            history.repo, objects.oids, state.rules, state.options
+        )
         state.warnings.extend(warnings)
-        return hits, failed
+        return found, unread
+
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     counters = context.Array("q", 3)
-    runs = _split(objects, jobs)
-    progress = Progress(total_objects=len(objects.oids), total_bytes=objects.total_bytes)
-    hits = []
-    failed = []
+    progress = Progress()
+    futures = []
+
+    def poll() -> None:
+        progress.objects, progress.bytes, progress.detections = counters[:]
+        progress.total_objects, progress.total_bytes = len(objects.oids), objects.total_bytes
+        if progress.detections:
+            history.start_log()
+        if state.progress is not None:
+            state.progress(progress)
+
     with concurrent.futures.ProcessPoolExecutor(
-        max_workers=len(runs), mp_context=context, initializer=_init_worker, initargs=(counters,)
+        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(counters,)
     ) as pool:
-        futures = [
-            pool.submit(_scan_objects, repo, run, state.rules, state.options) for run in runs
-        ]
+        for batch in _batches(objects, listing):
+            futures.append(
+                pool.submit(_scan_objects, history.repo, batch, state.rules, state.options)
+            )
+            poll()
         pending = set(futures)
         while pending:
             _, pending = concurrent.futures.wait(pending, timeout=0.1)
-            if state.progress is not None:
-                progress.objects, progress.bytes, progress.detections = counters[:]
-                state.progress(progress)
-        for future in futures:
-            run_hits, warnings, run_failed = future.result()
-            hits.extend(run_hits)
-            failed.extend(run_failed)
-            state.warnings.extend(warnings)
+            poll()
+    hits: list[_Hit] = []
+    failed: list[bytes] = []
+    for future in futures:
+        batch_hits, warnings, batch_failed = future.result()
+        hits.extend(batch_hits)
+        failed.extend(batch_failed)
+        state.warnings.extend(warnings)
     return hits, failed
 
 
@@ -273,21 +329,33 @@ def _scan_repository(state: _Scan, repo: git.Repo, path: str, prefix: str = "") 
     `prefix` is the submodule's path inside its superproject, prepended to history paths.
     """
     options = state.options
+    history = _History(repo, options.revs)
+    listing: Iterator[int]
     if options.revs:
         git.verify_revs(repo, options.revs)
-        objects = git.list_range_objects(repo, options.revs)
+        history.objects = git.list_range_objects(repo, options.revs)
+        listing = iter([len(history.objects.oids)])
     else:
-        objects = git.list_all_objects(repo)
+        listing = git.stream_all_objects(repo, history.objects)
         state.warnings.extend(git.incompleteness(repo))
-    for oid in objects.unreadable:
-        state.warnings.append(f"git cannot read object {oid.decode('ascii', 'replace')} in "
-                              f"{path}; skipped, and the scan goes on")  # fmt: skip
-    hits, failed = _run_workers(state, repo, objects) if objects.oids else ([], [])
-    state.stats.blobs += len(objects.oids)
-    state.stats.bytes += objects.total_bytes
+    try:
+        hits, failed = _run_workers(state, history, listing)
+        objects = history.objects
+        for oid in objects.unreadable:
+            state.warnings.append(f"git cannot read object {oid.decode('ascii', 'replace')} in "
+                                  f"{path}; skipped, and the scan goes on")  # fmt: skip
+        state.stats.blobs += len(objects.oids)
+        state.stats.bytes += objects.total_bytes
 
-    blob_hits = {hit.oid for hit in hits if hit.kind == b"blob"}
-    where = git.locate_blobs(repo, blob_hits, objects, options.revs) if blob_hits else {}
+        blob_hits = {hit.oid for hit in hits if hit.kind == b"blob"}
+        if blob_hits:
+            history.start_log()
+            where = git.locate_blobs(repo, blob_hits, objects, options.revs, history.log)
+        else:
+            where = {}
+    finally:
+        if history.log is not None:
+            history.log.close()
     reachable = git.Reachability(repo)
     for hit in hits:
         if hit.kind == b"blob":
@@ -310,9 +378,8 @@ def _scan_repository(state: _Scan, repo: git.Repo, path: str, prefix: str = "") 
             if sub_repo is None:
                 state.warnings.append(f"submodule {sub} in {path} is not checked out; skipped")
                 continue
-            _scan_repository(
-                state, sub_repo, os.path.join(path, sub), f"{prefix}/{sub}".lstrip("/")
-            )
+            sub_prefix = f"{prefix}/{sub}".lstrip("/")
+            _scan_repository(state, sub_repo, os.path.join(path, sub), sub_prefix)
 
 
 def _scan_worktree(state: _Scan, repo: git.Repo, path: str, known: set[bytes]) -> None:

@@ -12,12 +12,14 @@ import contextlib
 import fcntl
 import hashlib
 import io
+import mmap
 import os
 import subprocess
+import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, cast
+from typing import IO
 
 from keyscan.errors import SourceError
 from keyscan.model import Provenance
@@ -151,35 +153,54 @@ class ObjectList:
     commits: set[bytes] = field(default_factory=set)  # every commit listed (for reachability)
     tags: set[bytes] = field(default_factory=set)
     unreadable: list[bytes] = field(default_factory=list)  # listed by git but not readable
+    total_bytes: int = 0
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.sizes)
+    def add(self, kind: bytes, oid: bytes, size: int) -> None:
+        if kind == b"commit":
+            self.commits.add(oid)
+        elif kind == b"tag":
+            self.tags.add(oid)
+        self.oids.append(oid)
+        self.sizes.append(size)
+        self.total_bytes += size
+
+    def add_listing(self, lines: Iterable[bytes]) -> None:
+        """Add `cat-file --batch-check` lines (`type oid size`), skipping trees."""
+        for line in lines:
+            parts = line.split()
+            if len(parts) != 3:  # "<oid> missing": a corrupt loose object
+                if parts:
+                    self.unreadable.append(parts[0])
+            elif parts[0] != b"tree":
+                self.add(parts[0], parts[1], int(parts[2]))
+
+
+_LISTING = "--batch-check=%(objecttype) %(objectname) %(objectsize)"
+
+
+def stream_all_objects(repo: Repo, objects: ObjectList) -> Iterator[int]:
+    """List every blob, commit and tag in the object database into `objects`, as git prints
+    them (pack order; reachable or not, loose or packed). Yields how many are listed so far,
+    every few thousand, so the caller can start scanning before the listing ends."""
+    proc = repo.popen("cat-file", "--batch-all-objects", _LISTING, "--unordered")
+    assert proc.stdout is not None
+    try:
+        while True:
+            lines = proc.stdout.readlines(1 << 18)
+            if not lines:
+                break
+            objects.add_listing(lines)
+            yield len(objects.oids)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def list_all_objects(repo: Repo) -> ObjectList:
-    """Every blob, commit and tag in the object database, reachable or not, loose or packed."""
-    out = repo.run(
-        "cat-file",
-        "--batch-all-objects",
-        "--batch-check=%(objecttype) %(objectname) %(objectsize)",
-        "--unordered",
-    )
+    """Every blob, commit and tag in the object database (see `stream_all_objects`)."""
     objects = ObjectList()
-    for line in out.splitlines():
-        parts = line.split(b" ")
-        if len(parts) != 3:  # "<oid> missing": a corrupt loose object
-            objects.unreadable.append(parts[0])
-            continue
-        kind, oid, size = parts
-        if kind == b"tree":
-            continue
-        if kind == b"commit":
-            objects.commits.add(oid)
-        elif kind == b"tag":
-            objects.tags.add(oid)
-        objects.oids.append(oid)
-        objects.sizes.append(int(size))
+    for _ in stream_all_objects(repo, objects):
+        pass
     return objects
 
 
@@ -189,21 +210,8 @@ def list_range_objects(repo: Repo, revs: Sequence[str]) -> ObjectList:
     oids = b"\n".join(line[:40] if len(line) >= 40 else line for line in listed.splitlines())
     if not oids:
         return ObjectList()
-    out = repo.run(
-        "cat-file", "--batch-check=%(objecttype) %(objectname) %(objectsize)", input=oids + b"\n"
-    )
     objects = ObjectList()
-    for line in out.splitlines():
-        parts = line.split(b" ")
-        if len(parts) != 3 or parts[0] == b"tree":
-            continue
-        kind, oid, size = parts
-        if kind == b"commit":
-            objects.commits.add(oid)
-        elif kind == b"tag":
-            objects.tags.add(oid)
-        objects.oids.append(oid)
-        objects.sizes.append(int(size))
+    objects.add_listing(repo.run("cat-file", _LISTING, input=oids + b"\n").splitlines())
     return objects
 
 
@@ -275,73 +283,109 @@ class RawObject:
     stream: _Limited | None
 
 
-def _start_cat_file(repo: Repo, oids: Sequence[bytes]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
-    proc = repo.popen("cat-file", "--batch", stdin=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None
-    _grow_pipe(proc.stdout.fileno())
+class CatFile:
+    """One long-lived `git cat-file --batch`, fed batch after batch.
 
-    def feed(stdin: IO[bytes]) -> None:
-        try:
-            for start in range(0, len(oids), 4096):
-                stdin.write(b"\n".join(oids[start : start + 4096]) + b"\n")
-            stdin.close()
-        except OSError:  # git died: the reader notices and restarts past the bad object
-            pass
+    Keeping it alive keeps git's delta-base cache and pack mappings warm from one batch to
+    the next. A corrupt object that makes git die costs a restart after that object.
+    """
 
-    threading.Thread(target=feed, args=(proc.stdin,), daemon=True).start()
-    out = io.BufferedReader(cast(io.RawIOBase, proc.stdout), buffer_size=_PIPE_SIZE)
-    return proc, out
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._out: IO[bytes] | None = None
+
+    def close(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.wait()
+            self._proc = self._out = None
+
+    def _feed(self, oids: Sequence[bytes]) -> threading.Thread:
+        if self._proc is None:
+            self._proc = self.repo.popen("cat-file", "--batch", stdin=subprocess.PIPE)
+            assert self._proc.stdout is not None
+            _grow_pipe(self._proc.stdout.fileno())
+            # Buffer over the raw pipe: a buffered reader would wait to fill its buffer, and
+            # git, which waits for the next request, would never fill it.
+            raw = io.FileIO(self._proc.stdout.fileno(), "rb", closefd=False)
+            self._out = io.BufferedReader(raw, buffer_size=_PIPE_SIZE)
+
+        def feed(stdin: IO[bytes]) -> None:
+            try:
+                for start in range(0, len(oids), 4096):
+                    stdin.write(b"\n".join(oids[start : start + 4096]) + b"\n")
+                stdin.flush()
+            except (OSError, ValueError):  # git died, or we killed it: the reader handles it
+                pass
+
+        assert self._proc.stdin is not None
+        feeder = threading.Thread(target=feed, args=(self._proc.stdin,), daemon=True)
+        feeder.start()
+        return feeder
+
+    def read(
+        self, oids: Sequence[bytes], warn: Warn, failed: list[bytes], whole: int = 1 << 24
+    ) -> Iterator[RawObject]:
+        """The contents of `oids`, in that order; objects not read whole go to `failed`."""
+        position = 0
+        while position < len(oids):
+            feeder = self._feed(oids[position:])
+            out = self._out
+            assert out is not None
+            bad = None  # the object git died on
+            in_step = False  # whether git's output is still aligned with our requests
+            try:
+                while position < len(oids):
+                    header = out.readline()
+                    if not header:  # died before this object's header
+                        bad = oids[position]
+                        position += 1
+                        break
+                    position += 1
+                    parts = header.split()
+                    if len(parts) != 3:  # "<oid> missing": a partial clone, a corrupt object
+                        warn(f"object {parts[0].decode('ascii', 'replace')} is missing or "
+                             "unreadable; skipped")  # fmt: skip
+                        failed.append(parts[0])
+                        continue
+                    size = int(parts[2])
+                    if size <= whole:
+                        data = out.read(size)
+                        if len(data) < size:  # died in the middle of this object
+                            bad = parts[0]
+                            break
+                        yield RawObject(parts[0], parts[1], size, data, None)
+                    else:
+                        content = _Limited(out, size)
+                        yield RawObject(parts[0], parts[1], size, None, content)
+                        content.drain()
+                        if content.left:
+                            bad = parts[0]
+                            break
+                    out.read(1)  # the newline after the content
+                else:
+                    in_step = True
+            finally:
+                if not in_step:  # dead, or abandoned half-way: start afresh next time
+                    self.close()
+                feeder.join(timeout=10)
+            if bad is not None:
+                warn(f"git cannot read object {bad.decode('ascii', 'replace')} (corrupt or "
+                     "truncated); skipped, and the scan goes on")  # fmt: skip
+                failed.append(bad)
 
 
 def read_objects(
     repo: Repo, oids: Sequence[bytes], warn: Warn, failed: list[bytes], whole: int = 1 << 24
 ) -> Iterator[RawObject]:
-    """Stream object contents through `git cat-file --batch`, in the order given.
-
-    A missing object is skipped; a corrupt one that makes git die is skipped too, and a new
-    cat-file carries on after it. Objects not read whole are appended to `failed`.
-    """
-    position = 0
-    while position < len(oids):
-        proc, out = _start_cat_file(repo, oids[position:])
-        bad = None  # the object git died on
-        try:
-            while position < len(oids):
-                header = out.readline()
-                if not header:  # died before this object's header
-                    bad = oids[position]
-                    position += 1
-                    break
-                position += 1
-                parts = header.split()
-                if len(parts) != 3:  # "<oid> missing": a partial clone or a corrupt object
-                    warn(f"object {parts[0].decode('ascii', 'replace')} is missing or "
-                         "unreadable; skipped")  # fmt: skip
-                    failed.append(parts[0])
-                    continue
-                size = int(parts[2])
-                if size <= whole:
-                    data = out.read(size)
-                    if len(data) < size:  # died in the middle of this object
-                        bad = parts[0]
-                        break
-                    yield RawObject(parts[0], parts[1], size, data, None)
-                else:
-                    content = _Limited(out, size)
-                    yield RawObject(parts[0], parts[1], size, None, content)
-                    content.drain()
-                    if content.left:
-                        bad = parts[0]
-                        break
-                out.read(1)  # the newline after the content
-        finally:
-            with contextlib.suppress(OSError):
-                proc.kill()
-            proc.wait()
-        if bad is not None:
-            warn(f"git cannot read object {bad.decode('ascii', 'replace')} (corrupt or "
-                 "truncated); skipped, and the scan goes on")  # fmt: skip
-            failed.append(bad)
+    """Stream object contents through a `git cat-file --batch` of their own."""
+    cat_file = CatFile(repo)
+    try:
+        yield from cat_file.read(oids, warn, failed, whole)
+    finally:
+        cat_file.close()
 
 
 # --- Where matching objects live ------------------------------------------------------------
@@ -433,6 +477,54 @@ def _write_and_close(stream: IO[bytes], data: bytes) -> None:
         stream.close()
 
 
+_LOG_ARGS = (
+    "log", "--raw", "--no-abbrev", "--no-renames", "--no-textconv", "--no-ext-diff",
+    "--no-show-signature", "--format=%x01%H%x00%an%x00%ae%x00%aI",
+)  # fmt: skip
+
+
+def _parse_log(output: bytes, wanted: set[bytes]) -> dict[bytes, list[tuple[str, _Commit]]]:
+    """(path, commit) for every raw diff line of `git log --raw` whose result is wanted."""
+    found: dict[bytes, list[tuple[str, _Commit]]] = {}
+    if len(wanted) <= 64:  # few blobs (the usual case): jump to them instead of reading all
+        for oid in wanted:
+            at = output.find(oid)
+            while at >= 0:
+                start = output.rfind(b"\n", 0, at) + 1
+                end = output.find(b"\n", at)
+                end = len(output) if end < 0 else end
+                head = output.rfind(b"\x01", 0, start)  # the commit line above (%x01...)
+                if head >= 0 and output[start : start + 1] == b":":
+                    commit_line = output[head : output.find(b"\n", head)]
+                    _record(output[start:end], commit_line, wanted, found)
+                at = output.find(oid, end)
+        return found
+    commit_line = b""
+    for line in output[:].split(b"\n"):
+        if line.startswith(b"\x01"):
+            commit_line = line
+        elif line.startswith(b":"):
+            _record(line, commit_line, wanted, found)
+    return found
+
+
+def _record(
+    line: bytes, commit_line: bytes, wanted: set[bytes],
+    found: dict[bytes, list[tuple[str, _Commit]]],
+) -> None:  # fmt: skip
+    meta, _, path = line.partition(b"\t")
+    fields = meta.lstrip(b":").split()
+    # One colon per parent; then n+1 modes, n+1 object IDs (the result last), status.
+    parents = len(meta) - len(meta.lstrip(b":"))
+    if len(fields) < 2 * parents + 2:
+        return
+    new = fields[2 * parents + 1]
+    if new in wanted and commit_line:
+        oid, author, email, date = commit_line[1:].decode("utf-8", "replace").split("\0")
+        name = path.decode("utf-8", "surrogateescape")
+        found.setdefault(new, []).append((name, _Commit(oid, author, email, date)))
+
+
 def _introductions(
     repo: Repo, wanted: set[bytes], revs: Sequence[str], stdin: bytes | None = None,
     paths: set[str] | None = None,
@@ -443,10 +535,7 @@ def _introductions(
     and renames count). With `paths`: merges too (`-c`: a merge whose result differs from
     every parent, as in an evil merge or a stash), limited to those paths so git diffs little.
     """
-    args = [
-        "log", "--raw", "--no-abbrev", "--no-renames", "--no-textconv", "--no-ext-diff",
-        "--no-show-signature", "--format=%x01%H%x00%an%x00%ae%x00%aI",
-    ]  # fmt: skip
+    args = list(_LOG_ARGS)
     if paths is not None:
         args += ["-c", "--full-history"]
     args += revs
@@ -458,27 +547,45 @@ def _introductions(
         repo.command(*args), input=stdin, capture_output=True, check=False,
         env={**repo.env, "GIT_LITERAL_PATHSPECS": "1"}, cwd=repo.work_tree or repo.git_dir,
     )  # fmt: skip
-    found: dict[bytes, list[tuple[str, _Commit]]] = {}
-    commit = _Commit("")
-    for line in proc.stdout.split(b"\n"):
-        if line.startswith(b"\x01"):
-            oid, author, email, date = line[1:].decode("utf-8", "replace").split("\0")
-            commit = _Commit(oid, author, email, date)
-        elif line.startswith(b":"):
-            meta, _, path = line.partition(b"\t")
-            fields = meta.lstrip(b":").split()
-            # One colon per parent; then n+1 modes, n+1 object IDs (the result last), status.
-            parents = len(meta) - len(meta.lstrip(b":"))
-            new = fields[2 * parents + 1]
-            if new in wanted:
-                name = path.decode("utf-8", "surrogateescape")
-                found.setdefault(new, []).append((name, commit))
-    return found
+    return _parse_log(proc.stdout, wanted)
+
+
+class HistoryLog:
+    """The changes of every non-merge commit in `revs`, recorded in the background.
+
+    Started as soon as the first object matches, so that git walks history while the other
+    objects are still being scanned; read back once the scan knows every matching blob.
+    """
+
+    def __init__(self, repo: Repo, revs: Sequence[str]) -> None:
+        # Closed by introductions() or close(), which outlive this call.
+        self._output = tempfile.TemporaryFile(prefix="keyscan-log-")  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            repo.command(*_LOG_ARGS, *revs), stdout=self._output, stderr=subprocess.DEVNULL,
+            env=repo.env, cwd=repo.work_tree or repo.git_dir,
+        )  # fmt: skip
+
+    def introductions(self, wanted: set[bytes]) -> dict[bytes, list[tuple[str, _Commit]]]:
+        self._proc.wait()
+        self._output.seek(0)
+        with self._output:
+            size = os.fstat(self._output.fileno()).st_size
+            if not size:
+                return {}
+            with mmap.mmap(self._output.fileno(), 0, access=mmap.ACCESS_READ) as output:
+                return _parse_log(output, wanted)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._output.close()
 
 
 def locate_blobs(
-    repo: Repo, wanted: set[bytes], objects: ObjectList, history_revs: Sequence[str]
-) -> dict[bytes, list[Provenance]]:
+    repo: Repo, wanted: set[bytes], objects: ObjectList, history_revs: Sequence[str],
+    log: HistoryLog | None = None,
+) -> dict[bytes, list[Provenance]]:  # fmt: skip
     """Provenance for the blobs that matched: notes, reachable history, unreachable, index.
 
     Paid only for matching blobs: most scans have few, so the history walk stays short.
@@ -493,7 +600,7 @@ def locate_blobs(
 
     revs = list(history_revs) or ["--all", "--reflog"]
     if left:
-        _add_history(repo, left, revs, None, True, result)
+        _add_history(repo, left, revs, None, True, result, log)
         left -= set(result)
     if left and not history_revs:
         reachable = _reachable_commits(repo)
@@ -513,10 +620,10 @@ def locate_blobs(
 
 def _add_history(
     repo: Repo, wanted: set[bytes], revs: Sequence[str], stdin: bytes | None, reachable: bool,
-    result: dict[bytes, list[Provenance]],
+    result: dict[bytes, list[Provenance]], log: HistoryLog | None = None,
 ) -> None:  # fmt: skip
     """Every path and introducing commit of the wanted blobs in the history `revs` selects."""
-    intros = _introductions(repo, wanted, revs, stdin)
+    intros = log.introductions(wanted) if log else _introductions(repo, wanted, revs, stdin)
     paths: dict[bytes, set[str]] = {}
     missing = wanted - set(intros)
     if missing:  # only merges hold these (evil merges, stashes), or no diff shows them
