@@ -309,6 +309,23 @@ def tool_command(
     raise ValueError(tool)
 
 
+# What a peer prints when git failed under it and it stopped early (e.g. on a partial
+# repository with missing blobs) while still exiting as if the scan were complete.
+ABORT_MARKERS = ("fatal: unable to read", "incomplete scan", "failed to scan git repository")
+
+
+def aborted_scan(stderr_log: Path) -> str:
+    """The first line of `stderr_log` that says the scan stopped early, else ''."""
+    try:
+        lines = stderr_log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        if any(marker in line.lower() for marker in ABORT_MARKERS):
+            return line.strip()[:200]
+    return ""
+
+
 def count_findings(tool: str, report: Path) -> dict[str, Any]:
     """Findings in a report: all, AWS-rule ones, distinct AWS key IDs among those."""
     if tool == "read limit":
@@ -965,7 +982,9 @@ def main() -> int:
     if load > 0.5 * cores:
         log(f"warning: load average {load:.2f} on {cores} cores: the machine is busy")
 
-    def once(tool: str, path: Path, kind: str, tag: str, timeout: float) -> dict[str, Any]:
+    def once(
+        tool: str, path: Path, kind: str, tag: str, timeout: float, sample_memory: bool = False
+    ) -> dict[str, Any]:
         slug = tool.replace(" ", "-")
         report = work / "reports" / f"{tag}-{slug}.json"
         report.unlink(missing_ok=True)
@@ -980,7 +999,7 @@ def main() -> int:
                 stdout=stdout,
                 stderr=work / "logs" / f"{tag}-{slug}.err",
                 timeout=timeout,
-                sample_memory=sample,
+                sample_memory=sample_memory,
                 time_bin=time_bin,
             )
         except OSError as exc:
@@ -997,6 +1016,10 @@ def main() -> int:
                 m["findings"] = count_findings(tool, report)
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 m["status"], m["reason"] = "FAILED", f"unreadable report: {exc!r}"
+            aborted = aborted_scan(work / "logs" / f"{tag}-{slug}.err")
+            if m["status"] == "ok" and aborted:
+                # It exited as if done, but git failed under it: not a time to compare.
+                m["status"], m["reason"] = "INCOMPLETE", f"aborted: {aborted}"
         return m
 
     # warm-up: untimed, each tool once on the folder
@@ -1044,6 +1067,16 @@ def main() -> int:
                     f"  run {run + 1}: {tool:<11} {m['seconds']:8.3f} s  "
                     f"{m['max_rss_mb']:6.0f} MB  {m.get('findings', '')}"
                 )
+        # Sampling the process tree's memory costs CPU, more for tools with more processes:
+        # timed runs never sample; one extra run per tool measures the tree's peak.
+        if sample:
+            for tool in tools:
+                r = rec[tool]
+                if r["status"] != "ok":
+                    continue
+                m = once(tool, path, kind, f"{name}", args.timeout, sample_memory=True)
+                if m["status"] == "ok" and m["tree_peak_mb"] is not None:
+                    r["tree_peak_mb"] = max(r["tree_peak_mb"] or 0, m["tree_peak_mb"])
         for r in rec.values():
             r["median"] = statistics.median(r["times"]) if r["status"] == "ok" else None
         results[name] = {
@@ -1069,8 +1102,9 @@ def main() -> int:
         "",
         "Columns: × keyscan = tool ÷ keyscan (above 1: slower than keyscan); max RSS = the "
         f"largest single process ({'GNU time' if time_bin else 'wait4, launcher included'}); "
-        "tree peak = sampled sum of PSS over the process tree "
-        "(workers included); findings = entries in the tool's JSON report (each tool counts "
+        "tree peak = sum of PSS over the process tree (workers included), sampled in one "
+        "extra, untimed run; INCOMPLETE = the tool exited as if done, but git failed under it "
+        "(not counted as the fastest peer); findings = entries in the tool's JSON report (each tool counts "
         "differently); AWS findings = those of AWS rules; AWS key IDs = distinct AKIA/ASIA… IDs "
         "in those. Bold: the fastest peer.",
         "",

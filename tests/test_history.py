@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli
 from gitrepo import EMAIL, NAME, GitRepo
 
-import keyscan.scan
+import keyscan.history
 from keyscan.rules import load_rules
 from keyscan.scan import ScanOptions, scan_paths
 
@@ -787,17 +787,17 @@ class TestWorkers:
             expected.add(key)
             repo.write(f"batch/{n}.env", env_text(key, f"filler {'x' * 4000} {n}"))
             repo.commit(f"batch {n}")
-        monkeypatch.setattr(keyscan.scan, "PARALLEL_MIN_BYTES", 0)
-        monkeypatch.setattr(keyscan.scan, "BATCH_OBJECTS", 7)
+        monkeypatch.setattr(keyscan.history, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr(keyscan.history, "BATCH_OBJECTS", 7)
         batches: list[int] = []
-        real_batches = keyscan.scan._batches
+        real_batches = keyscan.history._batches
 
         def recording_batches(objects: Any, listing: Any) -> Any:
             for batch in real_batches(objects, listing):
                 batches.append(len(batch))
                 yield batch
 
-        monkeypatch.setattr(keyscan.scan, "_batches", recording_batches)
+        monkeypatch.setattr(keyscan.history, "_batches", recording_batches)
         code, serial, _ = scan_json("--jobs", "1", str(repo.path))
         assert code == 1
         assert batches == []

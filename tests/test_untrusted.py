@@ -435,3 +435,27 @@ class TestOtherRepositories:
         code, report, _ = scan_json(str(sup.path))
         assert code == 1
         assert key_ids(report) == {outside}
+
+    def test_recurse_submodules_enters_checked_out_submodules(self, tmp_path: Path) -> None:
+        """With --recurse-submodules, the submodule's history is scanned, under its path."""
+        sub = GitRepo.init(tmp_path / "sub")
+        inside = keys.key_id()
+        sub.write("secret.env", env_text(inside))
+        sub.commit("sub secret")
+        sup = GitRepo.init(tmp_path / "super")
+        outside = keys.key_id()
+        sup.write("app.env", env_text(outside))
+        sup.commit("app")
+        sup.git("submodule", "add", "-q", f"file://{sub.path}", "vendor/sub")
+        sup.commit("add submodule")
+        code, report, _ = scan_json("--recurse-submodules", str(sup.path))
+        assert code == 1
+        assert key_ids(report) == {outside, inside}
+        paths = {
+            loc["path"]
+            for f in report["findings"]
+            if f["key_id"] == inside
+            for loc in f["locations"]
+            if loc["source"] == "git"
+        }
+        assert paths == {"vendor/sub/secret.env"}

@@ -1,0 +1,279 @@
+"""Scanning a git repository: every object once, in worker processes, then provenance.
+
+The concurrency of the whole pipeline lives here. Objects are dispatched in batches of pack
+order while git is still listing them; each worker process keeps one `git cat-file --batch`
+and one matcher for its life. Workers send back detections for the few objects that matched,
+and provenance (paths, commits, authors) is worked out for those objects alone, from a
+history log that starts in the background at the first detection.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from keyscan.findings import Detection, Sighting, detect
+from keyscan.matcher import Matcher
+from keyscan.model import Blob, Provenance
+from keyscan.rules import Rule
+from keyscan.scan import Progress, ScanOptions, ScanState
+from keyscan.sources import files, git
+
+# Below this much content, forking workers costs more than it saves.
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """An object that matched, as a worker reports it."""
+
+    oid: bytes
+    kind: bytes
+    detections: list[Detection]
+    header: bytes | None  # commit/tag objects: the raw object, for author and date
+
+
+_worker_counters: Any = None
+_worker_cat_file: git.CatFile | None = None  # one per worker process, reused across batches
+
+
+def _init_worker(counters: Any) -> None:
+    global _worker_counters
+    _worker_counters = counters
+
+
+def _cat_file(repo: git.Repo) -> git.CatFile:
+    global _worker_cat_file
+    if _worker_cat_file is None or _worker_cat_file.repo != repo:
+        if _worker_cat_file is not None:
+            _worker_cat_file.close()
+        _worker_cat_file = git.CatFile(repo)
+    return _worker_cat_file
+
+
+def _scan_objects(
+    repo: git.Repo,
+    oids: Sequence[bytes],
+    rules: Sequence[Rule],
+    options: ScanOptions,
+    counters: Any = None,
+) -> tuple[list[_Hit], list[str], list[bytes]]:
+    """Read `oids` through one cat-file and match them; the body of each worker."""
+    counters = counters if counters is not None else _worker_counters
+    matcher = Matcher(rules, options.engine)
+    by_id = {rule.id: rule for rule in rules}
+    warnings: list[str] = []
+    failed: list[bytes] = []
+    hits: list[_Hit] = []
+    done = done_bytes = found = 0
+    placeholder = Provenance("git")
+    scan = matcher.scan
+    prepare = files.prepare
+    in_worker = counters is not None
+    cat_file = _cat_file(repo) if in_worker else git.CatFile(repo)
+    for obj in cat_file.read(oids, warnings.append, failed, whole=files.CHUNK):
+        detections: list[Detection] = []
+        if obj.data is not None:  # the common case: one chunk, and most have no hit
+            data = prepare(obj.data)
+            matches = scan(data) if data is not None else None
+            if matches:
+                assert data is not None
+                detections = detect(Blob(data, placeholder), matches, by_id, options.findings)
+        else:
+            assert obj.stream is not None
+            for blob in files.read_chunks(obj.stream, placeholder):
+                matches = scan(blob.data)
+                if matches:
+                    detections.extend(detect(blob, matches, by_id, options.findings))
+        if detections:
+            found += len(detections)
+            header = obj.data if obj.kind != b"blob" else None
+            hits.append(_Hit(obj.oid, obj.kind, detections, header))
+        done += 1
+        done_bytes += obj.size
+        if counters is not None and (done & 255 == 0 or detections):
+            with counters.get_lock():
+                counters[0] += done
+                counters[1] += done_bytes
+                counters[2] += found
+            done = done_bytes = found = 0
+    if counters is not None:
+        with counters.get_lock():
+            counters[0] += done
+            counters[1] += done_bytes
+            counters[2] += found
+    if not in_worker:
+        cat_file.close()
+    return hits, warnings, failed
+
+
+BATCH_BYTES = 96 * 1024 * 1024  # per cat-file run: big enough to keep git's delta cache warm
+BATCH_OBJECTS = 50_000
+
+
+def _batches(objects: git.ObjectList, listing: Iterable[int]) -> Iterator[list[bytes]]:
+    """Runs of consecutive (pack order) object IDs, cut from the listing as it grows."""
+    start = done_bytes = 0
+    for listed in itertools.chain(listing, [len(objects.oids)]):
+        for end in range(start, listed):
+            done_bytes += objects.sizes[end]
+            if done_bytes >= BATCH_BYTES or end + 1 - start >= BATCH_OBJECTS:
+                yield objects.oids[start : end + 1]
+                start, done_bytes = end + 1, 0
+    if start < len(objects.oids):
+        yield objects.oids[start:]
+
+
+@dataclass(slots=True)
+class _History:
+    """A repository being scanned: its listing, and the log that provenance will need."""
+
+    repo: git.Repo
+    revs: tuple[str, ...]
+    objects: git.ObjectList = field(default_factory=git.ObjectList)
+    log: git.HistoryLog | None = None
+
+    def start_log(self) -> None:
+        """Walk history in the background once something matched (not before: most objects
+        never match, and a walk of a large history costs as much as reading its blobs)."""
+        if self.log is None:
+            self.log = git.HistoryLog(self.repo, self.revs or ("--all", "--reflog"))
+
+
+def _run_workers(
+    state: ScanState, history: _History, listing: Iterator[int]
+) -> tuple[list[_Hit], list[bytes]]:
+    """Scan objects as they are listed, in worker processes when there is enough to share.
+
+    Returns the objects that matched and those that could not be read.
+    """
+    objects = history.objects
+    jobs = state.options.jobs or os.cpu_count() or 1
+    # Small repositories are scanned here: forking workers would cost more than it saves.
+    for _ in listing:
+        if objects.total_bytes >= PARALLEL_MIN_BYTES and jobs > 1:
+            break
+    else:
+        found, warnings, unread = _scan_objects(
+            history.repo, objects.oids, state.rules, state.options
+        )
+        state.warnings.extend(warnings)
+        return found, unread
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    counters = context.Array("q", 3)
+    progress = Progress()
+    futures = []
+
+    def poll() -> None:
+        progress.objects, progress.bytes, progress.detections = counters[:]
+        progress.total_objects, progress.total_bytes = len(objects.oids), objects.total_bytes
+        if progress.detections:
+            history.start_log()
+        if state.progress is not None:
+            state.progress(progress)
+
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(counters,)
+    ) as pool:
+        for batch in _batches(objects, listing):
+            futures.append(
+                pool.submit(_scan_objects, history.repo, batch, state.rules, state.options)
+            )
+            poll()
+        pending = set(futures)
+        while pending:
+            _, pending = concurrent.futures.wait(pending, timeout=0.1)
+            poll()
+    hits: list[_Hit] = []
+    failed: list[bytes] = []
+    for future in futures:
+        batch_hits, warnings, batch_failed = future.result()
+        hits.extend(batch_hits)
+        failed.extend(batch_failed)
+        state.warnings.extend(warnings)
+    return hits, failed
+
+
+def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "") -> None:
+    """Scan one repository: its objects, then its work tree, then (if asked) submodules.
+
+    `prefix` is the submodule's path inside its superproject, prepended to history paths.
+    """
+    options = state.options
+    history = _History(repo, options.revs)
+    listing: Iterator[int]
+    if options.revs:
+        git.verify_revs(repo, options.revs)
+        history.objects = git.list_range_objects(repo, options.revs)
+        listing = iter([len(history.objects.oids)])
+    else:
+        listing = git.stream_all_objects(repo, history.objects)
+        state.warnings.extend(git.incompleteness(repo))
+    try:
+        hits, failed = _run_workers(state, history, listing)
+        objects = history.objects
+        for oid in objects.unreadable:
+            state.warnings.append(f"git cannot read object {oid.decode('ascii', 'replace')} in "
+                                  f"{path}; skipped, and the scan goes on")  # fmt: skip
+        state.stats.blobs += len(objects.oids)
+        state.stats.bytes += objects.total_bytes
+
+        blob_hits = {hit.oid for hit in hits if hit.kind == b"blob"}
+        if blob_hits:
+            history.start_log()
+            where = git.locate_blobs(repo, blob_hits, objects, options.revs, history.log)
+        else:
+            where = {}
+    finally:
+        if history.log is not None:
+            history.log.close()
+    reachable = git.Reachability(repo)
+    for hit in hits:
+        if hit.kind == b"blob":
+            provenances = where.get(hit.oid) or [Provenance("git", kind="blob")]
+        else:
+            header = hit.header or b""
+            provenances = [git.message_provenance(repo, hit.kind, hit.oid, header, reachable)]
+        if prefix:
+            provenances = [
+                replace(p, path=f"{prefix}/{p.path}" if p.path else prefix) for p in provenances
+            ]
+        for detection in hit.detections:
+            state.sightings.extend(Sighting.at(detection, p) for p in provenances)
+
+    if options.worktree and not options.revs and repo.work_tree is not None:
+        _scan_worktree(state, repo, path, set(objects.oids) - set(failed))
+    if options.recurse_submodules and repo.work_tree is not None:
+        for sub in git.submodule_paths(repo):
+            sub_repo = git.open_repo(os.path.join(repo.work_tree, sub))
+            if sub_repo is None:
+                state.warnings.append(f"submodule {sub} in {path} is not checked out; skipped")
+                continue
+            sub_prefix = f"{prefix}/{sub}".lstrip("/")
+            scan_repository(state, sub_repo, os.path.join(path, sub), sub_prefix)
+
+
+def _scan_worktree(state: ScanState, repo: git.Repo, path: str, known: set[bytes]) -> None:
+    """Uncommitted and untracked files whose content is not already in the object database."""
+    assert repo.work_tree is not None
+    changed: list[str] = []
+    for full in git.worktree_candidates(repo):
+        try:
+            if not os.path.isfile(full) or os.path.islink(full):
+                continue
+            if os.path.getsize(full) <= files.CHUNK:
+                with open(full, "rb") as handle:
+                    if git.blob_id(handle.read()) in known:
+                        continue
+        except OSError:
+            continue  # vanished or unreadable: iter_blobs below warns about what it cannot read
+        changed.append(os.path.normpath(os.path.join(path, os.path.relpath(full, repo.work_tree))))
+    if changed:
+        state.scan_blobs(files.iter_blobs(changed, state.warnings.append))
