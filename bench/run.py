@@ -1104,9 +1104,9 @@ def main() -> int:
         f"largest single process ({'GNU time' if time_bin else 'wait4, launcher included'}); "
         "tree peak = sum of PSS over the process tree (workers included), sampled in one "
         "extra, untimed run; INCOMPLETE = the tool exited as if done, but git failed under it "
-        "(not counted as the fastest peer); findings = entries in the tool's JSON report (each tool counts "
-        "differently); AWS findings = those of AWS rules; AWS key IDs = distinct AKIA/ASIA… IDs "
-        "in those. Bold: the fastest peer.",
+        "(not counted as the fastest peer); findings = entries in the tool's JSON report "
+        "(each tool counts differently); AWS findings = those of AWS rules; "
+        "AWS key IDs = distinct AKIA/ASIA… IDs in those. Bold: the fastest peer.",
         "",
     ]
     body = [target_markdown(n, r) for n, r in results.items()]
