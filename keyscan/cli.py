@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from keyscan import __version__
+from keyscan.reports import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -38,7 +39,13 @@ def main() -> None:
     """
 
 
-_FORMATS = ("text", "json", "jsonl", "sarif", "csv")
+patterns_option = click.option(
+    "--patterns",
+    "patterns",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule file or folder of .toml rule files (repeatable).",
+)
 
 
 @main.command()
@@ -47,7 +54,7 @@ _FORMATS = ("text", "json", "jsonl", "sarif", "csv")
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(_FORMATS),
+    type=click.Choice(FORMATS),
     default="text",
     show_default=True,
     help="Report format.",
@@ -59,13 +66,7 @@ _FORMATS = ("text", "json", "jsonl", "sarif", "csv")
     help="Write the report to this file instead of standard output.",
 )
 @click.option("--show-secrets", is_flag=True, help="Print secrets in full (redacted by default).")
-@click.option(
-    "--patterns",
-    "patterns",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Extra rule file or folder of .toml rule files (repeatable).",
-)
+@patterns_option
 @click.option(
     "--include-identifiers",
     is_flag=True,
@@ -239,13 +240,7 @@ def rules() -> None:
 
 
 @rules.command("list")
-@click.option(
-    "--patterns",
-    "patterns",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Extra rule file or folder (repeatable).",
-)
+@patterns_option
 def rules_list(patterns: tuple[Path, ...]) -> None:
     """List every rule: id, kind and description."""
     from keyscan.errors import KeyscanError
@@ -261,13 +256,7 @@ def rules_list(patterns: tuple[Path, ...]) -> None:
 
 
 @rules.command("check")
-@click.option(
-    "--patterns",
-    "patterns",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Extra rule file or folder (repeatable).",
-)
+@patterns_option
 def rules_check(patterns: tuple[Path, ...]) -> None:
     """Check that every rule finds its examples and none of its negative examples."""
     from keyscan.errors import KeyscanError

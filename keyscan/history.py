@@ -61,10 +61,10 @@ def _scan_objects(
     oids: Sequence[bytes],
     rules: Sequence[Rule],
     options: ScanOptions,
-    counters: Any = None,
 ) -> tuple[list[_Hit], list[str], list[bytes]]:
-    """Read `oids` through one cat-file and match them; the body of each worker."""
-    counters = counters if counters is not None else _worker_counters
+    """Read `oids` through cat-file and match them: a worker's task, or the whole scan of a
+    small repository in this process. Returns hits, warnings and objects that were unread."""
+    counters = _worker_counters  # set only in worker processes
     matcher = Matcher(rules, options.engine)
     by_id = {rule.id: rule for rule in rules}
     warnings: list[str] = []
@@ -112,19 +112,22 @@ def _scan_objects(
     return hits, warnings, failed
 
 
-BATCH_BYTES = 96 * 1024 * 1024  # per cat-file run: big enough to keep git's delta cache warm
+# A worker's task: big enough that dispatching costs little, small enough that the workers
+# finish together.
+BATCH_BYTES = 96 * 1024 * 1024
 BATCH_OBJECTS = 50_000
 
 
 def _batches(objects: git.ObjectList, listing: Iterable[int]) -> Iterator[list[bytes]]:
     """Runs of consecutive (pack order) object IDs, cut from the listing as it grows."""
-    start = done_bytes = 0
+    start = counted = batch_bytes = 0
     for listed in itertools.chain(listing, [len(objects.oids)]):
-        for end in range(start, listed):
-            done_bytes += objects.sizes[end]
-            if done_bytes >= BATCH_BYTES or end + 1 - start >= BATCH_OBJECTS:
+        for end in range(counted, listed):
+            batch_bytes += objects.sizes[end]
+            if batch_bytes >= BATCH_BYTES or end + 1 - start >= BATCH_OBJECTS:
                 yield objects.oids[start : end + 1]
-                start, done_bytes = end + 1, 0
+                start, batch_bytes = end + 1, 0
+        counted = max(counted, listed)
     if start < len(objects.oids):
         yield objects.oids[start:]
 

@@ -815,3 +815,21 @@ class TestWorkers:
         assert result.warnings == []
         kinds = {loc.provenance.kind for f in result.findings for loc in f.locations}
         assert kinds == {"blob", "commit message", "tag message", "note"}
+
+
+class TestBatches:
+    def test_batches_cover_the_listing_once_in_order_within_the_budget(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Batches cut from a growing listing hold every object once, in order, near the budget."""
+        from keyscan.sources.git import ObjectList
+
+        objects = ObjectList()
+        sizes = [40, 10, 70, 5, 5, 90, 30, 30, 30, 1]
+        for i, size in enumerate(sizes):
+            objects.add(b"blob", f"{i:040d}".encode(), size)
+        monkeypatch.setattr(keyscan.history, "BATCH_BYTES", 100)
+        batches = list(keyscan.history._batches(objects, iter([2, 5, 9, 10])))
+        assert [oid for batch in batches for oid in batch] == objects.oids
+        by_size = [[sizes[int(oid)] for oid in batch] for batch in batches]
+        assert by_size == [[40, 10, 70], [5, 5, 90], [30, 30, 30, 1]]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyscan import __version__
 from keyscan.model import Finding, Location, ScanResult
-from keyscan.rules import Rule
+
+if TYPE_CHECKING:  # the CLI imports this module at start-up: keep `regex` out of it
+    from keyscan.rules import Rule
 
 FORMATS = ("text", "json", "jsonl", "sarif", "csv")
 
