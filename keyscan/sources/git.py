@@ -36,6 +36,10 @@ _SAFE_CONFIG = (
     "-c", "core.untrackedCache=false",
     "-c", "safe.directory=*",
     "-c", "core.quotePath=false",
+    # Map packs in 64 MiB windows, at most 256 MiB at once: memory stays bounded on large
+    # repositories (the default maps a whole pack, up to 8 GiB), at no measured cost in speed.
+    "-c", "core.packedGitWindowSize=64m",
+    "-c", "core.packedGitLimit=256m",
 )  # fmt: skip
 _PIPE_SIZE = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
