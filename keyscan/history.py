@@ -58,12 +58,14 @@ def _cat_file(repo: git.Repo) -> git.CatFile:
 
 def _scan_objects(
     repo: git.Repo,
-    oids: Sequence[bytes],
+    batch: bytes,
     rules: Sequence[Rule],
     options: ScanOptions,
 ) -> tuple[list[_Hit], list[str], list[bytes]]:
-    """Read `oids` through cat-file and match them: a worker's task, or the whole scan of a
-    small repository in this process. Returns hits, warnings and objects that were unread."""
+    """Read a batch of objects (`oid\\n` lines) through cat-file and match them: a worker's
+    task, or the whole scan of a small repository in this process. Returns hits, warnings and
+    objects that were unread."""
+    oids = batch.split()
     counters = _worker_counters  # set only in worker processes
     matcher = Matcher(rules, options.engine)
     by_id = {rule.id: rule for rule in rules}
@@ -118,18 +120,20 @@ BATCH_BYTES = 96 * 1024 * 1024
 BATCH_OBJECTS = 50_000
 
 
-def _batches(objects: git.ObjectList, listing: Iterable[int]) -> Iterator[list[bytes]]:
-    """Runs of consecutive (pack order) object IDs, cut from the listing as it grows."""
+def _batches(objects: git.ObjectList, listing: Iterable[int]) -> Iterator[bytes]:
+    """Runs of consecutive (pack order) objects, as `oid\\n` lines, cut from the listing as it
+    grows."""
     start = counted = batch_bytes = 0
-    for listed in itertools.chain(listing, [len(objects.oids)]):
+    sizes = objects.sizes
+    for listed in itertools.chain(listing, [len(objects)]):
         for end in range(counted, listed):
-            batch_bytes += objects.sizes[end]
+            batch_bytes += sizes[end]
             if batch_bytes >= BATCH_BYTES or end + 1 - start >= BATCH_OBJECTS:
-                yield objects.oids[start : end + 1]
+                yield objects.chunk(start, end + 1)
                 start, batch_bytes = end + 1, 0
         counted = max(counted, listed)
-    if start < len(objects.oids):
-        yield objects.oids[start:]
+    if start < len(objects):
+        yield objects.chunk(start, len(objects))
 
 
 @dataclass(slots=True)
@@ -163,7 +167,7 @@ def _run_workers(
             break
     else:
         found, warnings, unread = _scan_objects(
-            history.repo, objects.oids, state.rules, state.options
+            history.repo, bytes(objects.lines), state.rules, state.options
         )
         state.warnings.extend(warnings)
         return found, unread
@@ -176,7 +180,7 @@ def _run_workers(
 
     def poll() -> None:
         progress.objects, progress.bytes, progress.detections = counters[:]
-        progress.total_objects, progress.total_bytes = len(objects.oids), objects.total_bytes
+        progress.total_objects, progress.total_bytes = len(objects), objects.total_bytes
         if progress.detections:
             history.start_log()
         if state.progress is not None:
@@ -215,7 +219,7 @@ def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "
     if options.revs:
         git.verify_revs(repo, options.revs)
         history.objects = git.list_range_objects(repo, options.revs)
-        listing = iter([len(history.objects.oids)])
+        listing = iter([len(history.objects)])
     else:
         listing = git.stream_all_objects(repo, history.objects)
         state.warnings.extend(git.incompleteness(repo))
@@ -225,7 +229,7 @@ def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "
         for oid in objects.unreadable:
             state.warnings.append(f"git cannot read object {oid.decode('ascii', 'replace')} in "
                                   f"{path}; skipped, and the scan goes on")  # fmt: skip
-        state.stats.blobs += len(objects.oids)
+        state.stats.blobs += len(objects)
         state.stats.bytes += objects.total_bytes
 
         blob_hits = {hit.oid for hit in hits if hit.kind == b"blob"}
@@ -252,7 +256,7 @@ def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "
             state.sightings.extend(Sighting.at(detection, p) for p in provenances)
 
     if options.worktree and not options.revs and repo.work_tree is not None:
-        _scan_worktree(state, repo, path, set(objects.oids) - set(failed))
+        _scan_worktree(state, repo, path, set(objects.oids()) - set(failed))
     if options.recurse_submodules and repo.work_tree is not None:
         for sub in git.submodule_paths(repo):
             sub_repo = git.open_repo(os.path.join(repo.work_tree, sub))

@@ -794,7 +794,7 @@ class TestWorkers:
 
         def recording_batches(objects: Any, listing: Any) -> Any:
             for batch in real_batches(objects, listing):
-                batches.append(len(batch))
+                batches.append(len(batch.split()))
                 yield batch
 
         monkeypatch.setattr(keyscan.history, "_batches", recording_batches)
@@ -829,7 +829,7 @@ class TestBatches:
         for i, size in enumerate(sizes):
             objects.add(b"blob", f"{i:040d}".encode(), size)
         monkeypatch.setattr(keyscan.history, "BATCH_BYTES", 100)
-        batches = list(keyscan.history._batches(objects, iter([2, 5, 9, 10])))
-        assert [oid for batch in batches for oid in batch] == objects.oids
+        batches = [b.split() for b in keyscan.history._batches(objects, iter([2, 5, 9, 10]))]
+        assert [oid for batch in batches for oid in batch] == objects.oids()
         by_size = [[sizes[int(oid)] for oid in batch] for batch in batches]
         assert by_size == [[40, 10, 70], [5, 5, 90], [30, 30, 30, 1]]

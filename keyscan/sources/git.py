@@ -8,6 +8,7 @@ command line only (never in the user's config).
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
 import hashlib
@@ -18,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO
 
 from keyscan.errors import SourceError
@@ -148,23 +149,33 @@ def submodule_paths(repo: Repo) -> list[str]:
     return paths
 
 
-@dataclass(slots=True)
 class ObjectList:
-    """Object IDs to scan, in pack order (so reading them streams through the packs)."""
+    """Object IDs to scan, in pack order (so reading them streams through the packs).
 
-    oids: list[bytes] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-    commits: set[bytes] = field(default_factory=set)  # every commit listed (for reachability)
-    tags: set[bytes] = field(default_factory=set)
-    unreadable: list[bytes] = field(default_factory=list)  # listed by git but not readable
-    total_bytes: int = 0
+    Kept compact, as one byte string of `oid\\n` lines (what cat-file reads) and an array of
+    sizes: a large repository lists millions of objects.
+    """
+
+    def __init__(self) -> None:
+        self.lines = bytearray()
+        self.width = 0  # bytes per line: 41 for SHA-1, 65 for SHA-256
+        self.sizes = array.array("q")
+        self.total_bytes = 0
+        self.commits: set[bytes] = set()  # every commit listed (for reachability)
+        self.tags: set[bytes] = set()
+        self.unreadable: list[bytes] = []  # listed by git but not readable
+
+    def __len__(self) -> int:
+        return len(self.sizes)
 
     def add(self, kind: bytes, oid: bytes, size: int) -> None:
         if kind == b"commit":
             self.commits.add(oid)
         elif kind == b"tag":
             self.tags.add(oid)
-        self.oids.append(oid)
+        self.width = self.width or len(oid) + 1
+        self.lines += oid
+        self.lines += b"\n"
         self.sizes.append(size)
         self.total_bytes += size
 
@@ -177,6 +188,13 @@ class ObjectList:
                     self.unreadable.append(parts[0])
             elif parts[0] != b"tree":
                 self.add(parts[0], parts[1], int(parts[2]))
+
+    def chunk(self, start: int, stop: int) -> bytes:
+        """Objects [start, stop) as `oid\\n` lines."""
+        return bytes(self.lines[start * self.width : stop * self.width])
+
+    def oids(self) -> list[bytes]:
+        return bytes(self.lines).split()
 
 
 _LISTING = "--batch-check=%(objecttype) %(objectname) %(objectsize)"
@@ -194,7 +212,7 @@ def stream_all_objects(repo: Repo, objects: ObjectList) -> Iterator[int]:
             if not lines:
                 break
             objects.add_listing(lines)
-            yield len(objects.oids)
+            yield len(objects)
     finally:
         proc.kill()
         proc.wait()
@@ -211,7 +229,7 @@ def list_all_objects(repo: Repo) -> ObjectList:
 def list_range_objects(repo: Repo, revs: Sequence[str]) -> ObjectList:
     """Blobs, commits and tags introduced by the commits `revs` select (e.g. A..B)."""
     listed = repo.run("rev-list", "--objects", "--missing=allow-any", *revs, "--")
-    oids = b"\n".join(line[:40] if len(line) >= 40 else line for line in listed.splitlines())
+    oids = b"\n".join(line.split(b" ", 1)[0] for line in listed.splitlines())
     if not oids:
         return ObjectList()
     objects = ObjectList()
