@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -49,3 +51,18 @@ def run_keyscan(
         timeout=timeout,
         check=False,
     )
+
+
+Report = dict[str, Any]
+
+
+def scan_json(*args: str) -> tuple[int, Report, str]:
+    """`keyscan scan -f json ARGS`, in-process: exit code, report, standard error."""
+    result = run_cli("scan", "-f", "json", *args)
+    report = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result.exit_code, report, result.stderr
+
+
+def key_ids(report: Report) -> set[str]:
+    """The key IDs of a JSON report's findings."""
+    return {f["key_id"] for f in report.get("findings", []) if f["key_id"]}

@@ -13,7 +13,7 @@ from typing import Any
 
 import keys
 import pytest
-from conftest import run_cli
+from conftest import Report, key_ids, run_cli, scan_json
 from gitrepo import EMAIL, NAME, GitRepo
 
 import keyscan.history
@@ -22,8 +22,6 @@ from keyscan.scan import ScanOptions, scan_paths
 
 ALICE = ("Alice Example", "alice@example.com")
 BOB = ("Bob Example", "bob@example.com")
-
-Report = dict[str, Any]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -38,17 +36,6 @@ def where(text: str, key: str) -> tuple[int, int]:
     """1-based line and column of `key` in `text` (ASCII)."""
     offset = text.index(key)
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def scan_json(*args: str) -> tuple[int, Report, str]:
-    """`keyscan scan -f json ARGS`, in-process: exit code, report, standard error."""
-    result = run_cli("scan", "-f", "json", *args)
-    report = json.loads(result.stdout) if result.stdout.strip() else {}
-    return result.exit_code, report, result.stderr
-
-
-def key_ids(report: Report) -> set[str]:
-    return {f["key_id"] for f in report.get("findings", []) if f["key_id"]}
 
 
 def finding(report: Report, key: str) -> dict[str, Any]:

@@ -6,20 +6,16 @@ step does so after the scan, proving the trap was live and only keyscan stepped 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import keys
 import pytest
-from conftest import run_cli
+from conftest import key_ids, scan_json
 from gitrepo import GitRepo, run_git
-
-Report = dict[str, Any]
 
 HOOKS = (
     "applypatch-msg", "pre-applypatch", "post-applypatch", "pre-commit", "pre-merge-commit",
@@ -33,17 +29,6 @@ HOOKS = (
 
 def env_text(key: str) -> str:
     return f"# settings\nregion = eu-west-1\naws_access_key_id = {key}\n"
-
-
-def scan_json(*args: str) -> tuple[int, Report, str]:
-    """`keyscan scan -f json ARGS`, in-process: exit code, report, standard error."""
-    result = run_cli("scan", "-f", "json", *args)
-    report = json.loads(result.stdout) if result.stdout.strip() else {}
-    return result.exit_code, report, result.stderr
-
-
-def key_ids(report: Report) -> set[str]:
-    return {f["key_id"] for f in report.get("findings", []) if f["key_id"]}
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int, int, int]]:
@@ -419,8 +404,9 @@ class TestOtherRepositories:
                   for loc in f["locations"]}  # fmt: skip
         assert places == {("git", "model.bin"), ("file", str(repo.path / "weights.bin"))}
 
-    def test_submodule_is_not_entered(self, tmp_path: Path) -> None:
-        """A key only inside a submodule's own repository is not reported for the superproject."""
+    @staticmethod
+    def superproject(tmp_path: Path) -> tuple[GitRepo, str, str]:
+        """A superproject with a key of its own and a checked-out submodule holding another."""
         sub = GitRepo.init(tmp_path / "sub")
         inside = keys.key_id()
         sub.write("secret.env", env_text(inside))
@@ -431,6 +417,11 @@ class TestOtherRepositories:
         sup.commit("app")
         sup.git("submodule", "add", "-q", f"file://{sub.path}", "vendor/sub")
         sup.commit("add submodule")
+        return sup, outside, inside
+
+    def test_submodule_is_not_entered(self, tmp_path: Path) -> None:
+        """A key only inside a submodule's own repository is not reported for the superproject."""
+        sup, outside, _ = self.superproject(tmp_path)
         assert (sup.path / "vendor" / "sub" / "secret.env").exists()
         code, report, _ = scan_json(str(sup.path))
         assert code == 1
@@ -438,16 +429,7 @@ class TestOtherRepositories:
 
     def test_recurse_submodules_enters_checked_out_submodules(self, tmp_path: Path) -> None:
         """With --recurse-submodules, the submodule's history is scanned, under its path."""
-        sub = GitRepo.init(tmp_path / "sub")
-        inside = keys.key_id()
-        sub.write("secret.env", env_text(inside))
-        sub.commit("sub secret")
-        sup = GitRepo.init(tmp_path / "super")
-        outside = keys.key_id()
-        sup.write("app.env", env_text(outside))
-        sup.commit("app")
-        sup.git("submodule", "add", "-q", f"file://{sub.path}", "vendor/sub")
-        sup.commit("add submodule")
+        sup, outside, inside = self.superproject(tmp_path)
         code, report, _ = scan_json("--recurse-submodules", str(sup.path))
         assert code == 1
         assert key_ids(report) == {outside, inside}
