@@ -243,16 +243,22 @@ def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "
             history.log.close()
     reachable = git.Reachability(repo)
     for hit in hits:
+        detections = hit.detections
         if hit.kind == b"blob":
             provenances = where.get(hit.oid) or [Provenance("git", kind="blob")]
         else:
-            header = hit.header or b""
-            provenances = [git.message_provenance(repo, hit.kind, hit.oid, header, reachable)]
+            raw = hit.header or b""
+            provenances = [git.message_provenance(repo, hit.kind, hit.oid, raw, reachable)]
+            # Count lines from the message, not from the object's headers above it.
+            above = raw.split(b"\n\n", 1)[0].count(b"\n") + 2 if b"\n\n" in raw else 0
+            detections = [
+                replace(d, line=d.line - above) if d.line > above else d for d in detections
+            ]
         if prefix:
             provenances = [
                 replace(p, path=f"{prefix}/{p.path}" if p.path else prefix) for p in provenances
             ]
-        for detection in hit.detections:
+        for detection in detections:
             state.sightings.extend(Sighting.at(detection, p) for p in provenances)
 
     if options.worktree and not options.revs and repo.work_tree is not None:

@@ -390,6 +390,7 @@ class TestMessagesAndNotes:
         assert (location["author"], location["email"]) == ALICE
         assert location["date"] == repo.dates[commit]
         assert location["reachable"] is True
+        assert (location["line"], location["column"]) == (3, 6), "counted within the message"
 
     def test_git_note(self, repo: GitRepo) -> None:
         """A key in a git note is reported as a note on the annotated commit."""
