@@ -169,8 +169,9 @@ class TestBranchesAndTags:
             blob_location(repo, "feature.env", added, text, key, author=ALICE)
         ]
 
-    def test_deleted_branch_kept_by_reflog_is_reachable(self, repo: GitRepo) -> None:
-        """A commit on a deleted branch that HEAD's reflog still names counts as reachable."""
+    @staticmethod
+    def deleted_branch(repo: GitRepo) -> tuple[str, str, str]:
+        """Commit a key on a branch `spike`, then delete the branch: key, text, commit."""
         key = keys.key_id()
         text = env_text(key)
         repo.checkout("spike", "-b")
@@ -178,6 +179,11 @@ class TestBranchesAndTags:
         added = repo.commit("spike", author=ALICE)
         repo.checkout("main")
         repo.git("branch", "-D", "spike")
+        return key, text, added
+
+    def test_deleted_branch_kept_by_reflog_is_reachable(self, repo: GitRepo) -> None:
+        """A commit on a deleted branch that HEAD's reflog still names counts as reachable."""
+        key, text, added = self.deleted_branch(repo)
         code, report, _ = scan_json(str(repo.path))
         assert code == 1
         assert locations(report, key) == [
@@ -186,13 +192,7 @@ class TestBranchesAndTags:
 
     def test_deleted_branch_after_reflog_expiry_is_unreachable(self, repo: GitRepo) -> None:
         """Once reflogs are expired, a deleted branch's commit is dangling: reachable false."""
-        key = keys.key_id()
-        text = env_text(key)
-        repo.checkout("spike", "-b")
-        repo.write("spike.env", text)
-        added = repo.commit("spike", author=ALICE)
-        repo.checkout("main")
-        repo.git("branch", "-D", "spike")
+        key, text, added = self.deleted_branch(repo)
         repo.expire_reflogs()
         assert repo.git("rev-list", "--all", "--reflog").split().count(added) == 0
         code, report, _ = scan_json(str(repo.path))
