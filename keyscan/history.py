@@ -39,12 +39,15 @@ class _Hit:
 
 
 _worker_counters: Any = None
-_worker_cat_file: git.CatFile | None = None  # one per worker process, reused across batches
+# One of each per worker process, reused across its batches (a pool serves one repository).
+_worker_cat_file: git.CatFile | None = None
+_worker_matcher: Matcher | None = None
 
 
 def _init_worker(counters: Any) -> None:
-    global _worker_counters
+    global _worker_counters, _worker_cat_file, _worker_matcher
     _worker_counters = counters
+    _worker_cat_file = _worker_matcher = None  # nothing inherited from a forked parent
 
 
 def _cat_file(repo: git.Repo) -> git.CatFile:
@@ -56,19 +59,28 @@ def _cat_file(repo: git.Repo) -> git.CatFile:
     return _worker_cat_file
 
 
+def _matcher(rules: Sequence[Rule], options: ScanOptions) -> Matcher:
+    global _worker_matcher
+    if _worker_matcher is None:
+        _worker_matcher = Matcher(rules, options.engine)
+    return _worker_matcher
+
+
 def _scan_objects(
     repo: git.Repo,
     batch: bytes,
     rules: Sequence[Rule],
     options: ScanOptions,
+    matcher: Matcher | None = None,
 ) -> tuple[list[_Hit], list[str], list[bytes]]:
     """Read a batch of objects (`oid\\n` lines) through cat-file and match them: a worker's
-    task, or the whole scan of a small repository in this process. Returns hits, warnings and
-    objects that were unread."""
+    task, or (given the driver's `matcher`) the whole scan of a small repository in this
+    process. Returns hits, warnings and objects that were unread."""
     oids = batch.split()
     counters = _worker_counters  # set only in worker processes
-    matcher = Matcher(rules, options.engine)
-    by_id = {rule.id: rule for rule in rules}
+    in_worker = counters is not None
+    matcher = matcher or _matcher(rules, options)
+    by_id = {rule.id: rule for rule in matcher.rules}
     warnings: list[str] = []
     failed: list[bytes] = []
     hits: list[_Hit] = []
@@ -76,7 +88,6 @@ def _scan_objects(
     placeholder = Provenance("git")
     scan = matcher.scan
     prepare = files.prepare
-    in_worker = counters is not None
     cat_file = _cat_file(repo) if in_worker else git.CatFile(repo)
     for obj in cat_file.read(oids, warnings.append, failed, whole=files.CHUNK):
         detections: list[Detection] = []
@@ -98,20 +109,22 @@ def _scan_objects(
             hits.append(_Hit(obj.oid, obj.kind, detections, header))
         done += 1
         done_bytes += obj.size
-        if counters is not None and (done & 255 == 0 or detections):
-            with counters.get_lock():
-                counters[0] += done
-                counters[1] += done_bytes
-                counters[2] += found
+        if in_worker and (done & 255 == 0 or detections):
+            _count(counters, done, done_bytes, found)
             done = done_bytes = found = 0
-    if counters is not None:
-        with counters.get_lock():
-            counters[0] += done
-            counters[1] += done_bytes
-            counters[2] += found
-    if not in_worker:
+    if in_worker:
+        _count(counters, done, done_bytes, found)
+    else:
         cat_file.close()
     return hits, warnings, failed
+
+
+def _count(counters: Any, objects: int, size: int, detections: int) -> None:
+    """Add a worker's progress to the counters the driver shows."""
+    with counters.get_lock():
+        counters[0] += objects
+        counters[1] += size
+        counters[2] += detections
 
 
 # A worker's task: big enough that dispatching costs little, small enough that the workers
@@ -167,7 +180,7 @@ def _run_workers(
             break
     else:
         found, warnings, unread = _scan_objects(
-            history.repo, bytes(objects.lines), state.rules, state.options
+            history.repo, bytes(objects.lines), state.rules, state.options, state.matcher
         )
         state.warnings.extend(warnings)
         return found, unread

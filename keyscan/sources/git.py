@@ -235,14 +235,6 @@ def stream_all_objects(repo: Repo, objects: ObjectList) -> Iterator[int]:
         proc.wait()
 
 
-def list_all_objects(repo: Repo) -> ObjectList:
-    """Every blob, commit and tag in the object database (see `stream_all_objects`)."""
-    objects = ObjectList()
-    for _ in stream_all_objects(repo, objects):
-        pass
-    return objects
-
-
 def list_range_objects(repo: Repo, revs: Sequence[str]) -> ObjectList:
     """Blobs, commits and tags introduced by the commits `revs` select (e.g. A..B)."""
     listed = repo.run("rev-list", "--objects", "--missing=allow-any", *revs, "--")
@@ -316,7 +308,7 @@ class RawObject:
     oid: bytes
     kind: bytes  # b"blob" | b"commit" | b"tag"
     size: int
-    # Objects up to `read_objects`' `whole` bytes come as `data`; larger ones as a stream of
+    # Objects up to `CatFile.read`'s `whole` bytes come as `data`; larger ones as a stream of
     # exactly `size` bytes, to be read before the next object.
     data: bytes | None
     stream: _Limited | None
@@ -414,17 +406,6 @@ class CatFile:
                 warn(f"git cannot read object {bad.decode('ascii', 'replace')} (corrupt or "
                      "truncated); skipped, and the scan goes on")  # fmt: skip
                 failed.append(bad)
-
-
-def read_objects(
-    repo: Repo, oids: Sequence[bytes], warn: Warn, failed: list[bytes], whole: int = 1 << 24
-) -> Iterator[RawObject]:
-    """Stream object contents through a `git cat-file --batch` of their own."""
-    cat_file = CatFile(repo)
-    try:
-        yield from cat_file.read(oids, warn, failed, whole)
-    finally:
-        cat_file.close()
 
 
 # --- Where matching objects live ------------------------------------------------------------
