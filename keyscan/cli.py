@@ -6,15 +6,26 @@ Exit codes: 0 nothing found, 1 findings, 2 usage or operational error.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from keyscan import __version__
+from keyscan.config import FAIL_ON
+from keyscan.errors import KeyscanError
 from keyscan.reports import FORMATS
 
+if TYPE_CHECKING:  # imported where used: `keyscan --help` stays fast
+    from keyscan.config import Project
+    from keyscan.model import ScanResult
+    from keyscan.rules import Rule
+    from keyscan.scan import ScanOptions
+
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CliError(click.ClickException):
@@ -48,6 +59,174 @@ patterns_option = click.option(
 )
 
 
+def _options(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """Apply several click options as one decorator (shared by commands that scan)."""
+
+    def apply(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+# What every command that runs a scan accepts: which rules, which content, how to work.
+scan_options = _options(
+    patterns_option,
+    click.option(
+        "--include-identifiers",
+        is_flag=True,
+        help="Also report IAM unique IDs (AIDA…, AROA…): identifiers, not credentials.",
+    ),
+    click.option(
+        "--include-examples",
+        is_flag=True,
+        help="Also report AWS documentation examples (AKIAIOSFODNN7EXAMPLE…) as info.",
+    ),
+    click.option("--no-history", is_flag=True, help="Git repositories: scan only the files."),
+    click.option(
+        "--no-worktree",
+        is_flag=True,
+        help="Git repositories: scan only the object database, not uncommitted files.",
+    ),
+    click.option("--since-commit", metavar="REV", help="Scan only commits after REV (REV..HEAD)."),
+    click.option(
+        "--range",
+        "rev_range",
+        metavar="A..B",
+        help="Scan only the commits in A..B (as git log A..B).",
+    ),
+    click.option("--branch", metavar="REF", help="Scan only the history of REF."),
+    click.option(
+        "--recurse-submodules", is_flag=True, help="Also scan checked-out submodules' repositories."
+    ),
+    click.option(
+        "--max-locations",
+        type=click.IntRange(min=1),
+        default=100,
+        show_default=True,
+        help="List at most this many locations per finding (the rest are counted).",
+    ),
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=0),
+        default=0,
+        help="Worker processes for git history (default: one per core).",
+    ),
+    click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Settings file (default: .keyscan.toml, or [tool.keyscan] in pyproject.toml, at "
+        "the root of the first folder scanned).",
+    ),
+    click.option("-q", "--quiet", is_flag=True, help="Print no warnings and no progress."),
+    click.option(
+        "--engine",
+        type=click.Choice(("auto", "hyperscan", "regex")),
+        default="auto",
+        hidden=True,
+        help="Prefilter engine (for testing: both give the same findings).",
+    ),
+)
+baseline_option = click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Baseline file of accepted findings (default: .keyscan-baseline.json at the root, "
+    "when present).",
+)
+fail_on_option = click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON),
+    help="Lowest severity that makes the exit code 1 (default: any; none: report only).",
+)
+no_suppress_option = click.option(
+    "--no-suppress",
+    is_flag=True,
+    help="Report findings the baseline, allow-list, keyscan:allow or excluded paths hold back.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """A scan as the options describe it: what to scan, with which rules and suppression."""
+
+    paths: tuple[str, ...]
+    rules: Sequence[Rule]
+    options: ScanOptions
+    project: Project
+    quiet: bool
+
+
+def _prepare(
+    paths: tuple[str, ...],
+    baseline_path: Path | None = None,
+    suppress: bool = True,
+    use_baseline: bool = True,
+    **opts: Any,
+) -> _Scan:
+    from keyscan.config import open_project, project_root
+    from keyscan.findings import FindingOptions
+    from keyscan.rules import load_rules
+    from keyscan.scan import ScanOptions
+
+    try:
+        project = open_project(project_root(paths), opts["config_path"], baseline_path)
+        rules = load_rules((*opts["patterns"], *project.config.patterns))
+    except KeyscanError as exc:
+        _fail(exc)
+    options = ScanOptions(
+        findings=FindingOptions(
+            include_identifiers=opts["include_identifiers"],
+            include_examples=opts["include_examples"],
+        ),
+        engine=opts["engine"],
+        history=not opts["no_history"],
+        worktree=not opts["no_worktree"],
+        revs=_revs(opts["since_commit"], opts["rev_range"], opts["branch"]),
+        jobs=opts["jobs"],
+        max_locations=opts["max_locations"],
+        recurse_submodules=opts["recurse_submodules"],
+        suppression=project.suppression(enabled=suppress, baseline=use_baseline),
+    )
+    return _Scan(paths, rules, options, project, opts["quiet"])
+
+
+def _run(scan: _Scan) -> ScanResult:
+    from keyscan.scan import scan_paths
+
+    try:
+        result = scan_paths(
+            scan.paths, scan.rules, scan.options, progress=_progress_printer(scan.quiet)
+        )
+    except KeyscanError as exc:
+        _fail(exc)
+    _warn(result, scan.quiet)
+    return result
+
+
+def _warn(result: ScanResult, quiet: bool) -> None:
+    if quiet:
+        return
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", err=True, nl=False)
+    for warning in result.warnings:
+        click.echo(f"keyscan: warning: {warning}", err=True)
+
+
+def _exit_code(result: ScanResult, fail_on: str | None) -> int:
+    """1 when a counted finding reaches the `--fail-on` severity (default: any finding)."""
+    from keyscan.model import Severity
+
+    fail_on = fail_on or "any"
+    if fail_on == "none":
+        return EXIT_CLEAN
+    floor = Severity.INFO if fail_on == "any" else Severity.parse(fail_on)
+    return EXIT_FINDINGS if any(f.severity >= floor for f in result.findings) else EXIT_CLEAN
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option(
@@ -66,77 +245,25 @@ patterns_option = click.option(
     help="Write the report to this file instead of standard output.",
 )
 @click.option("--show-secrets", is_flag=True, help="Print secrets in full (redacted by default).")
-@patterns_option
-@click.option(
-    "--include-identifiers",
-    is_flag=True,
-    help="Also report IAM unique IDs (AIDA…, AROA…): identifiers, not credentials.",
-)
-@click.option(
-    "--include-examples",
-    is_flag=True,
-    help="Also report AWS documentation examples (AKIAIOSFODNN7EXAMPLE…) as info.",
-)
 @click.option(
     "--color/--no-color",
     default=None,
     help="Color the text report (default: when writing to a terminal).",
 )
-@click.option("--no-history", is_flag=True, help="Git repositories: scan only the files.")
-@click.option(
-    "--no-worktree",
-    is_flag=True,
-    help="Git repositories: scan only the object database, not uncommitted files.",
-)
-@click.option("--since-commit", metavar="REV", help="Scan only commits after REV (REV..HEAD).")
-@click.option(
-    "--range", "rev_range", metavar="A..B", help="Scan only the commits in A..B (as git log A..B)."
-)
-@click.option("--branch", metavar="REF", help="Scan only the history of REF.")
-@click.option(
-    "--recurse-submodules", is_flag=True, help="Also scan checked-out submodules' repositories."
-)
-@click.option(
-    "--max-locations",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="List at most this many locations per finding (the rest are counted).",
-)
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=0),
-    default=0,
-    help="Worker processes for git history (default: one per core).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print no warnings and no progress.")
-@click.option(
-    "--engine",
-    type=click.Choice(("auto", "hyperscan", "regex")),
-    default="auto",
-    hidden=True,
-    help="Prefilter engine (for testing: both give the same findings).",
-)
+@fail_on_option
+@baseline_option
+@no_suppress_option
+@scan_options
 def scan(
     paths: tuple[str, ...],
     fmt: str,
     output: Path | None,
     show_secrets: bool,
-    patterns: tuple[Path, ...],
-    include_identifiers: bool,
-    include_examples: bool,
     color: bool | None,
-    no_history: bool,
-    no_worktree: bool,
-    since_commit: str | None,
-    rev_range: str | None,
-    branch: str | None,
-    recurse_submodules: bool,
-    max_locations: int,
-    jobs: int,
-    quiet: bool,
-    engine: str,
+    fail_on: str | None,
+    baseline_path: Path | None,
+    no_suppress: bool,
+    **opts: Any,
 ) -> None:
     """Scan files, folders (recursively) and - (standard input) for AWS credentials.
 
@@ -151,54 +278,38 @@ def scan(
       keyscan scan --format sarif --output keyscan.sarif src/
       git diff | keyscan scan -
     """
-    from keyscan.errors import KeyscanError
-    from keyscan.findings import FindingOptions
-    from keyscan.reports import ReportOptions, render
-    from keyscan.rules import load_rules
-    from keyscan.scan import ScanOptions, scan_paths
-
-    options = ScanOptions(
-        findings=FindingOptions(
-            include_identifiers=include_identifiers, include_examples=include_examples
-        ),
-        engine=engine,
-        history=not no_history,
-        worktree=not no_worktree,
-        revs=_revs(since_commit, rev_range, branch),
-        jobs=jobs,
-        max_locations=max_locations,
-        recurse_submodules=recurse_submodules,
-    )
-    try:
-        rules = load_rules(patterns)
-        result = scan_paths(paths, rules, options, progress=_progress_printer(quiet))
-    except KeyscanError as exc:
-        _fail(exc)
-    if not quiet:
-        if sys.stderr.isatty():
-            click.echo("\r\033[K", err=True, nl=False)
-        for warning in result.warnings:
-            click.echo(f"keyscan: warning: {warning}", err=True)
+    job = _prepare(paths, baseline_path, suppress=not no_suppress, **opts)
+    result = _run(job)
     use_color = (output is None and sys.stdout.isatty()) if color is None else color
+    _write_report(result, fmt, job.rules, output, show_secrets, use_color)
+    sys.exit(_exit_code(result, fail_on or job.project.config.fail_on))
+
+
+def _write_report(
+    result: ScanResult,
+    fmt: str,
+    rules: Sequence[Rule],
+    output: Path | None,
+    show_secrets: bool,
+    color: bool,
+    err: bool = False,
+) -> None:
+    from keyscan.reports import ReportOptions, render
+
     report = render(
-        result,
-        fmt,
-        rules,
-        ReportOptions(show_secrets=show_secrets, color=use_color and fmt == "text"),
+        result, fmt, rules, ReportOptions(show_secrets=show_secrets, color=color and fmt == "text")
     )
     if output is None:
-        click.echo(report, nl=False, color=use_color)
-    else:
-        try:
-            output.write_text(report, encoding="utf-8")
-        except OSError as exc:
-            _fail(
-                OSError(
-                    f"cannot write the report to {output}: {exc.strerror}; "
-                    "choose another --output path"
-                )
+        click.echo(report, nl=False, color=color, err=err)
+        return
+    try:
+        output.write_text(report, encoding="utf-8")
+    except OSError as exc:
+        _fail(
+            OSError(
+                f"cannot write the report to {output}: {exc.strerror}; choose another --output path"
             )
-    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+        )
 
 
 def _revs(since_commit: str | None, rev_range: str | None, branch: str | None) -> tuple[str, ...]:
@@ -243,7 +354,6 @@ def rules() -> None:
 @patterns_option
 def rules_list(patterns: tuple[Path, ...]) -> None:
     """List every rule: id, kind and description."""
-    from keyscan.errors import KeyscanError
     from keyscan.rules import load_rules
 
     try:
@@ -259,7 +369,6 @@ def rules_list(patterns: tuple[Path, ...]) -> None:
 @patterns_option
 def rules_check(patterns: tuple[Path, ...]) -> None:
     """Check that every rule finds its examples and none of its negative examples."""
-    from keyscan.errors import KeyscanError
     from keyscan.rulecheck import check_rules
     from keyscan.rules import load_rules
 
@@ -273,3 +382,219 @@ def rules_check(patterns: tuple[Path, ...]) -> None:
     examples = sum(len(r.examples) + len(r.negative_examples) for r in loaded)
     click.echo(f"{len(loaded)} rules, {examples} examples, {len(problems)} problems")
     sys.exit(EXIT_FINDINGS if problems else EXIT_CLEAN)
+
+
+@main.group()
+def baseline() -> None:
+    """Accept the current findings, so that only new ones count.
+
+    \b
+    The baseline (.keyscan-baseline.json at the repository root) holds fingerprints, never
+    secrets; commit it. Scans and hooks use it when it is there.
+    """
+
+
+@baseline.command("create")
+@click.argument("paths", nargs=-1, metavar="[PATH...]")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write it (default: .keyscan-baseline.json at the root).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing baseline.")
+@scan_options
+def baseline_create(paths: tuple[str, ...], output: Path | None, force: bool, **opts: Any) -> None:
+    """Scan PATH (default: .) and write its findings to a new baseline."""
+    from keyscan.suppress import Baseline
+
+    job = _prepare(paths or (".",), use_baseline=False, **opts)
+    target = output or job.project.baseline_path
+    if target.exists() and not force:
+        _fail(
+            KeyscanError(
+                f"{target} exists; add new findings to it with `keyscan baseline update`, or "
+                "replace it with --force"
+            )
+        )
+    result = _run(job)
+    accepted = Baseline(target)
+    added = accepted.add(result.findings)
+    try:
+        accepted.save()
+    except KeyscanError as exc:
+        _fail(exc)
+    click.echo(f"keyscan: baseline {target} written with {added} findings", err=True)
+
+
+@baseline.command("update")
+@click.argument("paths", nargs=-1, metavar="[PATH...]")
+@baseline_option
+@scan_options
+def baseline_update(paths: tuple[str, ...], baseline_path: Path | None, **opts: Any) -> None:
+    """Scan PATH (default: .) and add its new findings to the baseline.
+
+    Creates the baseline if there is none yet.
+    """
+    from keyscan.suppress import Baseline
+
+    job = _prepare(paths or (".",), baseline_path, **opts)
+    accepted = job.project.baseline or Baseline(job.project.baseline_path)
+    result = _run(job)
+    added = accepted.add(result.findings)
+    try:
+        accepted.save()
+    except KeyscanError as exc:
+        _fail(exc)
+    click.echo(
+        f"keyscan: {added} new findings added to {accepted.path} ({len(accepted.entries)} in all)",
+        err=True,
+    )
+
+
+@main.group()
+def hook() -> None:
+    """Git hooks that stop a credential before it leaves this machine."""
+
+
+_kinds_options = _options(
+    click.option("--pre-push", "pre_push", is_flag=True, help="The pre-push hook (default)."),
+    click.option("--pre-commit", "pre_commit", is_flag=True, help="The pre-commit hook."),
+)
+
+
+def _kinds(pre_push: bool, pre_commit: bool) -> list[str]:
+    kinds = [k for k, on in (("pre-push", pre_push), ("pre-commit", pre_commit)) if on]
+    return kinds or ["pre-push"]
+
+
+@hook.command("install")
+@_kinds_options
+def hook_install(pre_push: bool, pre_commit: bool) -> None:
+    """Install keyscan's hooks in this repository (honours core.hooksPath).
+
+    A hook already there is kept and still runs first; installing again is harmless.
+    """
+    from keyscan import hooks
+
+    try:
+        for line in hooks.install(hooks.find_repo(), _kinds(pre_push, pre_commit)):
+            click.echo(line)
+    except (KeyscanError, OSError) as exc:
+        _fail(exc)
+
+
+@hook.command("uninstall")
+@_kinds_options
+def hook_uninstall(pre_push: bool, pre_commit: bool) -> None:
+    """Remove keyscan's hooks and put back the hooks that were there before."""
+    from keyscan import hooks
+
+    kinds = _kinds(pre_push, pre_commit) if pre_push or pre_commit else list(hooks.HOOKS)
+    try:
+        for line in hooks.uninstall(hooks.find_repo(), kinds):
+            click.echo(line)
+    except (KeyscanError, OSError) as exc:
+        _fail(exc)
+
+
+_hook_options = _options(
+    click.option("-q", "--quiet", is_flag=True, help="Print no warnings."),
+    click.option(
+        "--engine", type=click.Choice(("auto", "hyperscan", "regex")), default="auto", hidden=True
+    ),
+)
+
+_PUSH_ADVICE = """\
+keyscan: push refused: the commits being pushed hold the AWS credentials above.
+  Nothing has left this machine yet. What to do:
+  - a real key: deactivate it in IAM, then remove it from every commit of this push (for
+    example `git rebase -i`, or `git commit --amend` for the last commit) and push again;
+  - a test or sample key: mark its line with a `keyscan:allow` comment, or accept it with
+    `keyscan baseline update` and commit .keyscan-baseline.json;
+  - last resort, if you are sure it is harmless: `git push --no-verify`.
+"""
+_COMMIT_ADVICE = """\
+keyscan: commit refused: the staged changes hold the AWS credentials above.
+  What to do:
+  - a real key: remove it from the file and stage it again (`git add`), and load the key from
+    the environment or a secrets manager instead;
+  - a test or sample key: mark its line with a `keyscan:allow` comment, or accept it with
+    `keyscan baseline update` and commit .keyscan-baseline.json;
+  - last resort, if you are sure it is harmless: `git commit --no-verify`.
+"""
+
+
+def _hook_scan(repo: Any, engine: str, quiet: bool, revs: tuple[str, ...] = ()) -> _Scan:
+    """A hook's scan: history only (`revs`), with the repository's own settings and baseline."""
+    from keyscan.config import open_project
+    from keyscan.rules import load_rules
+    from keyscan.scan import ScanOptions
+
+    project = open_project(Path(repo.work_tree or repo.git_dir))
+    rules = load_rules(project.config.patterns)
+    options = ScanOptions(
+        engine=engine, revs=revs, worktree=False, suppression=project.suppression()
+    )
+    return _Scan((), rules, options, project, quiet)
+
+
+def _hook_verdict(job: _Scan, result: ScanResult, advice: str) -> NoReturn:
+    _warn(result, job.quiet)
+    failing = _exit_code(result, job.project.config.fail_on)
+    if result.findings or result.suppressed:
+        _write_report(result, "text", job.rules, None, False, sys.stderr.isatty(), err=True)
+    if failing:
+        click.echo(advice, err=True, nl=False)
+    sys.exit(failing)
+
+
+@hook.command("pre-push")
+@click.argument("remote", required=False)
+@click.argument("url", required=False)
+@_hook_options
+def hook_pre_push(remote: str | None, url: str | None, quiet: bool, engine: str) -> None:
+    """Scan what a push adds (git runs this, with the pushed refs on stdin).
+
+    Also runs as the pre-commit framework's pre-push stage, from its PRE_COMMIT_* variables.
+    """
+    import os
+
+    from keyscan import hooks
+    from keyscan.scan import scan_repo
+
+    try:
+        repo = hooks.find_repo()
+        text = "" if sys.stdin.isatty() else sys.stdin.read()
+        refs = hooks.parse_push_lines(text)
+        if not refs:  # the pre-commit framework gives no lines, but variables
+            refs = hooks.framework_push(repo, os.environ)
+            remote = remote or os.environ.get("PRE_COMMIT_REMOTE_NAME")
+        revs = hooks.push_revs(repo, refs, remote)
+        if not revs:
+            sys.exit(EXIT_CLEAN)  # only deletions: nothing is sent
+        job = _hook_scan(repo, engine, quiet, revs)
+        result = scan_repo(repo, job.rules, job.options)
+    except KeyscanError as exc:
+        _fail(exc)
+    _hook_verdict(job, result, _PUSH_ADVICE)
+
+
+@hook.command("pre-commit")
+@_hook_options
+def hook_pre_commit(quiet: bool, engine: str) -> None:
+    """Scan the staged changes, as the next commit holds them (git runs this)."""
+    import os
+
+    from keyscan import hooks
+    from keyscan.scan import scan_blobs
+
+    try:
+        repo = hooks.find_repo()
+        job = _hook_scan(repo, engine, quiet)
+        warnings: list[str] = []
+        blobs = hooks.staged_blobs(repo, os.environ.get("GIT_INDEX_FILE"), warnings.append)
+        result = scan_blobs(blobs, job.rules, job.options, warnings)
+    except KeyscanError as exc:
+        _fail(exc)
+    _hook_verdict(job, result, _COMMIT_ADVICE)

@@ -18,6 +18,7 @@ from keyscan.rules import Rule
 
 PAIR_RULE = "aws.access-key-pair"
 PAIR_LINES = 5  # a key ID and a secret this close (in lines) in one blob are one credential
+ALLOW_MARKER = b"keyscan:allow"  # on a finding's line, suppresses that location
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Detection:
     example: bool
     line: int
     column: int
+    allowed: bool = False  # an inline `keyscan:allow` on its line(s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ class Sighting:
 
     @classmethod
     def at(cls, d: Detection, provenance: Provenance) -> Sighting:
-        location = Location(provenance, d.line, d.column)
+        location = Location(provenance, d.line, d.column, d.allowed)
         return cls(d.rule_id, d.kind, d.key_id, d.secret, d.example, location)
 
 
@@ -111,12 +113,35 @@ class _Located:
     example: bool
     line: int
     column: int
+    allowed: bool
 
     def detection(self) -> Detection:
         m = self.match
         return Detection(
-            m.rule_id, m.kind, m.key_id, m.secret, self.example, self.line, self.column
-        )
+            m.rule_id, m.kind, m.key_id, m.secret, self.example, self.line, self.column,
+            self.allowed,
+        )  # fmt: skip
+
+
+class _AllowedLines:
+    """The lines of a blob that carry the inline allow marker, found in one pass (a blob may
+    be one huge line with thousands of matches: no per-match search of the line)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        at = data.find(ALLOW_MARKER)
+        while at >= 0:
+            end = data.find(b"\n", at)
+            end = len(data) if end < 0 else end
+            self._starts.append(data.rfind(b"\n", self._ends[-1] if self._ends else 0, at) + 1)
+            self._ends.append(end)
+            at = data.find(ALLOW_MARKER, end)
+
+    def __call__(self, match: Match) -> bool:
+        """Whether a line the match touches is marked."""
+        i = bisect.bisect_right(self._starts, match.end) - 1
+        return i >= 0 and self._ends[i] >= match.start
 
 
 def _greedy(
@@ -167,7 +192,7 @@ def _pair(keys: list[_Located], secrets: list[_Located]) -> list[tuple[int, Dete
         k, s = keys[ki], secrets[si]
         pair = Detection(
             PAIR_RULE, Kind.ACCESS_KEY_PAIR, k.match.key_id, s.match.secret,
-            k.example or s.example, k.line, k.column,
+            k.example or s.example, k.line, k.column, k.allowed or s.allowed,
         )  # fmt: skip
         out.append((k.match.start, pair))
     out.extend((k.match.start, k.detection()) for i, k in enumerate(keys) if i not in used_k)
@@ -205,7 +230,10 @@ def detect(
         return m.kind is not Kind.ACCESS_KEY_PAIR and i >= 0 and m.end <= pair_spans[i][1]
 
     index = _LineIndex(blob)
-    located = [_Located(m, ex, *index.locate(m.start)) for m, ex in kept if not inside_pair(m)]
+    allowed = _AllowedLines(blob.data)
+    located = [
+        _Located(m, ex, *index.locate(m.start), allowed(m)) for m, ex in kept if not inside_pair(m)
+    ]
     keys = [x for x in located if x.match.kind is Kind.ACCESS_KEY_ID]
     secrets = [x for x in located if x.match.kind is Kind.SECRET_ACCESS_KEY]
     lone = (Kind.ACCESS_KEY_ID, Kind.SECRET_ACCESS_KEY)

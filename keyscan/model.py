@@ -84,6 +84,7 @@ class Location:
     provenance: Provenance
     line: int
     column: int
+    allowed: bool = False  # the line carries an inline `keyscan:allow`
 
 
 @dataclass(slots=True)
@@ -103,6 +104,9 @@ class Finding:
     locations: list[Location] = field(default_factory=list)
     fingerprint: str = ""
     omitted_locations: int = 0  # beyond --max-locations
+    # Why a suppression applies ("baseline", "allow-list", "keyscan:allow", "excluded path");
+    # such findings are reported only with --no-suppress, else only counted.
+    suppressed: str | None = None
 
 
 @dataclass(slots=True)
@@ -117,3 +121,5 @@ class ScanResult:
     findings: list[Finding]
     stats: ScanStats
     warnings: list[str] = field(default_factory=list)
+    # Findings held back by a baseline, allow-list or inline comment: counted, never lost.
+    suppressed: list[Finding] = field(default_factory=list)

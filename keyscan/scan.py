@@ -18,6 +18,7 @@ from keyscan.matcher import Matcher
 from keyscan.model import Blob, Finding, ScanResult, ScanStats
 from keyscan.rules import Rule
 from keyscan.sources import files, git
+from keyscan.suppress import Suppression, apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class ScanOptions:
     jobs: int = 0  # worker processes for history; 0: one per core
     max_locations: int | None = None
     recurse_submodules: bool = False
+    suppression: Suppression = field(default_factory=Suppression)
 
 
 @dataclass(slots=True)
@@ -119,12 +121,28 @@ def scan_paths(
     return _finish(state, started)
 
 
+def scan_repo(
+    repo: git.Repo,
+    rules: Sequence[Rule],
+    options: ScanOptions,
+    progress: ProgressCallback | None = None,
+) -> ScanResult:
+    """Scan one repository the caller has opened (a hook's: git names it, not a path)."""
+    from keyscan.history import scan_repository
+
+    started = time.perf_counter()
+    state = ScanState(rules, options, progress, Matcher(rules, options.engine))
+    scan_repository(state, repo, repo.work_tree or repo.git_dir)
+    return _finish(state, started)
+
+
 def _finish(state: ScanState, started: float) -> ScanResult:
-    findings = group_sightings(state.sightings)
+    findings, suppressed = apply(group_sightings(state.sightings), state.options.suppression)
     if state.options.max_locations is not None:
         _cap_locations(findings, state.options.max_locations)
+        _cap_locations(suppressed, state.options.max_locations)
     state.stats.seconds = time.perf_counter() - started
-    return ScanResult(findings=findings, stats=state.stats, warnings=state.warnings)
+    return ScanResult(findings, state.stats, state.warnings, suppressed)
 
 
 def _cap_locations(findings: list[Finding], cap: int) -> None:

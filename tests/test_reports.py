@@ -42,7 +42,7 @@ FORMATS = {"text": "txt", "json": "json", "jsonl": "jsonl", "sarif": "sarif", "c
 # The contract documented in the README's "JSON report" section.
 FINDING_FIELDS = {
     "id", "rule", "kind", "key_id", "secret", "key_type", "account_id", "canary", "example",
-    "severity", "entropy", "locations", "locations_omitted",
+    "severity", "entropy", "locations", "locations_omitted", "suppressed",
 }  # fmt: skip
 LOCATION_FIELDS = {"source", "path", "line", "column"}  # git locations add more: see the README
 # A key ID that is not an AWS documentation example: must never be in a golden file.
@@ -173,7 +173,8 @@ class TestJsonContract:
     def test_document_shape(self, corpus: Corpus) -> None:
         """The JSON document has version 1, the tool's name and version, findings and stats."""
         doc = json.loads(render("json"))
-        assert set(doc) == {"version", "tool", "findings", "stats"}
+        assert set(doc) == {"version", "tool", "findings", "suppressed", "stats"}
+        assert doc["suppressed"] == {}
         assert doc["version"] == 1
         assert doc["tool"] == {"name": "keyscan", "version": __version__}
         assert set(doc["stats"]) == {"blobs", "bytes", "seconds"}
@@ -362,7 +363,7 @@ class TestCsv:
         assert tuple(header) == COLUMNS
         assert header == [
             "id", "severity", "rule", "kind", "key_id", "secret", "key_type", "account_id",
-            "canary", "example", "source", "path", "line", "column",
+            "canary", "example", "source", "path", "line", "column", "suppressed",
         ]  # fmt: skip
 
     def test_one_row_per_location(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,7 +99,26 @@ def finding_dict(finding: Finding, options: ReportOptions) -> dict[str, Any]:
         "entropy": finding.entropy,
         "locations": [location_dict(loc) for loc in finding.locations],
         "locations_omitted": finding.omitted_locations,
+        "suppressed": finding.suppressed,
     }
+
+
+def suppressed_counts(result: ScanResult) -> dict[str, int]:
+    """How many findings each reason held back, most first."""
+    counts: dict[str, int] = {}
+    for finding in result.suppressed:
+        reason = finding.suppressed or "unknown"
+        counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def describe_suppressed(result: ScanResult) -> str | None:
+    """'3 suppressed (2 by baseline, 1 by keyscan:allow)', or None when nothing was."""
+    counts = suppressed_counts(result)
+    if not counts:
+        return None
+    by = ", ".join(f"{n} by {reason}" for reason, n in counts.items())
+    return f"{len(result.suppressed)} suppressed ({by}; --no-suppress shows them)"
 
 
 def tool_dict() -> dict[str, str]:

@@ -10,7 +10,7 @@ from keyscan.reports import ReportOptions, display_path, redact
 
 COLUMNS = (
     "id", "severity", "rule", "kind", "key_id", "secret", "key_type", "account_id",
-    "canary", "example", "source", "path", "line", "column",
+    "canary", "example", "source", "path", "line", "column", "suppressed",
 )  # fmt: skip
 
 
@@ -26,7 +26,7 @@ def render_csv(result: ScanResult, options: ReportOptions) -> str:
                     redact(f.secret, options.show_secrets) or "", f.key_type or "",
                     f.account_id or "", str(f.canary).lower(), str(f.example).lower(),
                     loc.provenance.source, display_path(loc.provenance.path) or "",
-                    loc.line, loc.column,
+                    loc.line, loc.column, f.suppressed or "",
                 )
             )  # fmt: skip
     return out.getvalue()

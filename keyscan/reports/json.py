@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from keyscan.model import ScanResult
-from keyscan.reports import ReportOptions, finding_dict, tool_dict
+from keyscan.reports import ReportOptions, finding_dict, suppressed_counts, tool_dict
 
 
 def render_json(result: ScanResult, options: ReportOptions) -> str:
@@ -13,6 +13,7 @@ def render_json(result: ScanResult, options: ReportOptions) -> str:
         "version": 1,
         "tool": tool_dict(),
         "findings": [finding_dict(f, options) for f in result.findings],
+        "suppressed": suppressed_counts(result),
         "stats": {
             "blobs": result.stats.blobs,
             "bytes": result.stats.bytes,

@@ -12,6 +12,7 @@ from typing import Any
 from keyscan.model import Finding, Kind, Location, ScanResult, Severity
 from keyscan.reports import ReportOptions, display_path, redact, tool_dict
 from keyscan.rules import Rule
+from keyscan.suppress import INLINE
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keyscan/keyscan"
@@ -96,12 +97,15 @@ def _message(finding: Finding, options: ReportOptions) -> str:
 
 
 def render_sarif(result: ScanResult, rules: Sequence[Rule], options: ReportOptions) -> str:
-    used = {f.rule_id for f in result.findings}
+    # Suppressed findings go in too, marked as such: code scanning shows them as dismissed.
+    reported = [*result.findings, *result.suppressed]
+    used = {f.rule_id for f in reported}
     known = {rule.id for rule in rules}
     driver_rules = [r for r in rules if r.id in used or not r.identifier]
     index = {r.id: i for i, r in enumerate(driver_rules)}
+    held = {id(f) for f in result.suppressed}
     results = []
-    for f in result.findings:
+    for f in reported:
         result_dict: dict[str, Any] = {
             "ruleId": f.rule_id,
             "level": _LEVEL[f.severity],
@@ -124,8 +128,17 @@ def render_sarif(result: ScanResult, rules: Sequence[Rule], options: ReportOptio
                 "accountId": f.account_id,
                 "canary": f.canary,
                 "example": f.example,
+                "suppressedBy": f.suppressed,
             },
         }
+        if id(f) in held:
+            result_dict["suppressions"] = [
+                {
+                    "kind": "inSource" if f.suppressed == INLINE else "external",
+                    "status": "accepted",
+                    "justification": f"suppressed by {f.suppressed}",
+                }
+            ]
         if f.rule_id in known:
             result_dict["ruleIndex"] = index[f.rule_id]
         results.append(result_dict)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from keyscan.model import Finding, ScanResult, Severity
-from keyscan.reports import ReportOptions, describe_location, redact
+from keyscan.reports import ReportOptions, describe_location, describe_suppressed, redact
 
 _COLORS = {
     Severity.CRITICAL: "bright_red",
@@ -48,6 +48,8 @@ def _finding_lines(f: Finding, options: ReportOptions) -> list[str]:
         facts.append("canary-token account: do not use, it alerts its owner")
     if f.example:
         facts.append("AWS documentation example")
+    if f.suppressed:
+        facts.append(f"suppressed by {f.suppressed} (reported because of --no-suppress)")
     if facts:
         lines.append(INDENT + " · ".join(facts))
     lines.extend(INDENT + describe_location(loc) for loc in f.locations)
@@ -73,4 +75,7 @@ def render_text(result: ScanResult, options: ReportOptions) -> str:
         out.append(f"{len(result.findings)} {noun} ({by_level}) · {scanned}")
     else:
         out.append(f"No AWS credentials found · {scanned}")
+    held = describe_suppressed(result)
+    if held:
+        out.append(held)
     return "\n".join(out) + "\n"
