@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from keyscan import __version__
-from keyscan.config import FAIL_ON
 from keyscan.errors import KeyscanError
+from keyscan.model import FAIL_ON
 from keyscan.reports import FORMATS
 
 if TYPE_CHECKING:  # imported where used: `keyscan --help` stays fast

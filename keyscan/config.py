@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from keyscan.errors import KeyscanError
+from keyscan.model import FAIL_ON
 from keyscan.suppress import Baseline, Suppression, load_baseline
 
 CONFIG_FILE = ".keyscan.toml"
 BASELINE_FILE = ".keyscan-baseline.json"
-# What `--fail-on` and `fail-on` accept: a severity floor, "any" finding, or "none" (report only).
-FAIL_ON = ("any", "info", "low", "medium", "high", "critical", "none")
 
 
 class ConfigError(KeyscanError):

@@ -28,6 +28,10 @@ class Severity(enum.IntEnum):
         return cls[text.upper()]
 
 
+# What `--fail-on` accepts: a severity floor, "any" finding, or "none" (report only).
+FAIL_ON = ("any", *(s.label for s in Severity), "none")
+
+
 class Kind(enum.StrEnum):
     ACCESS_KEY_PAIR = "access_key_pair"
     ACCESS_KEY_ID = "access_key_id"
