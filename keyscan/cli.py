@@ -140,7 +140,38 @@ baseline_option = click.option(
 fail_on_option = click.option(
     "--fail-on",
     type=click.Choice(FAIL_ON),
-    help="Lowest severity that makes the exit code 1 (default: any; none: report only).",
+    help="What makes the exit code 1: any finding (default), a severity and above, an active "
+    "or a root key (with --inventory or --verify), or none (report only).",
+)
+inventory_options = _options(
+    click.option(
+        "--inventory",
+        "inventory_sources",
+        multiple=True,
+        metavar="SOURCE",
+        help="Key inventory to rate findings by (repeatable): `aws` (live IAM, read-only) or a "
+        "file: keyscan's export, list-access-keys JSON, credential report, account summary "
+        "(ACCOUNT=FILE names its account).",
+    ),
+    click.option("--aws-profile", metavar="NAME", help="AWS profile for --inventory aws."),
+    click.option(
+        "--aws-endpoint-url",
+        metavar="URL",
+        help="IAM and STS endpoint (e.g. a local emulator) for --inventory aws and --verify.",
+    ),
+)
+verify_options = _options(
+    click.option(
+        "--verify",
+        is_flag=True,
+        help="Ask STS GetCallerIdentity, signed with each found key pair, whether it works "
+        "(sends requests to AWS; off by default).",
+    ),
+    click.option(
+        "--verify-canaries",
+        is_flag=True,
+        help="With --verify, also check canary-token accounts' keys (alerts their owner).",
+    ),
 )
 no_suppress_option = click.option(
     "--no-suppress",
@@ -223,6 +254,11 @@ def _exit_code(result: ScanResult, fail_on: str | None) -> int:
     fail_on = fail_on or "any"
     if fail_on == "none":
         return EXIT_CLEAN
+    if fail_on in ("active", "root"):
+        from keyscan.enrich import is_active, is_root
+
+        test = is_root if fail_on == "root" else is_active
+        return EXIT_FINDINGS if any(test(f) for f in result.findings) else EXIT_CLEAN
     floor = Severity.INFO if fail_on == "any" else Severity.parse(fail_on)
     return EXIT_FINDINGS if any(f.severity >= floor for f in result.findings) else EXIT_CLEAN
 
@@ -253,6 +289,8 @@ def _exit_code(result: ScanResult, fail_on: str | None) -> int:
 @fail_on_option
 @baseline_option
 @no_suppress_option
+@inventory_options
+@verify_options
 @scan_options
 def scan(
     paths: tuple[str, ...],
@@ -263,6 +301,11 @@ def scan(
     fail_on: str | None,
     baseline_path: Path | None,
     no_suppress: bool,
+    inventory_sources: tuple[str, ...],
+    aws_profile: str | None,
+    aws_endpoint_url: str | None,
+    verify: bool,
+    verify_canaries: bool,
     **opts: Any,
 ) -> None:
     """Scan files, folders (recursively) and - (standard input) for AWS credentials.
@@ -278,11 +321,40 @@ def scan(
       keyscan scan --format sarif --output keyscan.sarif src/
       git diff | keyscan scan -
     """
+    from keyscan.inventory import AwsOptions
+
     job = _prepare(paths, baseline_path, suppress=not no_suppress, **opts)
+    fail_on = fail_on or job.project.config.fail_on
+    if fail_on in ("active", "root") and not (inventory_sources or verify):
+        raise click.UsageError(f"--fail-on {fail_on} needs --inventory or --verify")
+    aws = AwsOptions(profile=aws_profile, endpoint_url=aws_endpoint_url)
+    inventory = _load_inventory(inventory_sources, aws)  # before the scan: fail fast
     result = _run(job)
+    if verify or inventory is not None:
+        from keyscan.enrich import enrich
+
+        if verify:
+            from keyscan.verify import verify as verify_pairs
+
+            try:
+                verify_pairs(result.findings, aws, canaries=verify_canaries)
+            except KeyscanError as exc:
+                _fail(exc)
+        result.findings = enrich(result.findings, inventory)
     use_color = (output is None and sys.stdout.isatty()) if color is None else color
     _write_report(result, fmt, job.rules, output, show_secrets, use_color)
-    sys.exit(_exit_code(result, fail_on or job.project.config.fail_on))
+    sys.exit(_exit_code(result, fail_on))
+
+
+def _load_inventory(sources: tuple[str, ...], aws: Any) -> Any:
+    if not sources:
+        return None
+    from keyscan.inventory import load_inventory
+
+    try:
+        return load_inventory(sources, aws)
+    except KeyscanError as exc:
+        _fail(exc)
 
 
 def _write_report(
@@ -598,3 +670,37 @@ def hook_pre_commit(quiet: bool, engine: str) -> None:
     except KeyscanError as exc:
         _fail(exc)
     _hook_verdict(job, result, _COMMIT_ADVICE)
+
+
+@main.group()
+def inventory() -> None:
+    """The organization's access keys, to rate findings by (see scan --inventory)."""
+
+
+@inventory.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The file to write (.csv for CSV, else JSON lines).",
+)
+@click.option("--aws-profile", metavar="NAME", help="AWS profile to read IAM with.")
+@click.option("--aws-endpoint-url", metavar="URL", help="IAM and STS endpoint.")
+def inventory_export(output: Path, aws_profile: str | None, aws_endpoint_url: str | None) -> None:
+    """Read the inventory live from IAM and write it as keyscan's inventory file.
+
+    Review it, diff it, and use it offline (--inventory FILE), e.g. in CI, which then needs
+    no IAM credentials.
+    """
+    from keyscan.inventory import AwsOptions
+    from keyscan.inventory.export import write_inventory
+    from keyscan.inventory.live import fetch_inventory
+
+    try:
+        live = fetch_inventory(AwsOptions(profile=aws_profile, endpoint_url=aws_endpoint_url))
+        count = write_inventory(live, output)
+    except KeyscanError as exc:
+        _fail(exc)
+    accounts = ", ".join(sorted(live.accounts))
+    click.echo(f"keyscan: {count} access keys of account {accounts} written to {output}", err=True)

@@ -319,9 +319,12 @@ def group_sightings(sightings: Iterable[Sighting]) -> list[Finding]:
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    def order(f: Finding) -> tuple[int, str, int, str]:
+    """Most severe first; among equals, a root key before the rest (it should not exist)."""
+
+    def order(f: Finding) -> tuple[int, bool, str, int, str]:
         first = f.locations[0] if f.locations else None
         path = (first.provenance.path or "") if first else ""
-        return (-f.severity, path, first.line if first else 0, f.fingerprint)
+        root = f.inventory is not None and f.inventory.status in ("root", "probable_root")
+        return (-f.severity, not root, path, first.line if first else 0, f.fingerprint)
 
     return sorted(findings, key=order)

@@ -29,7 +29,8 @@ class Severity(enum.IntEnum):
 
 
 # What `--fail-on` accepts: a severity floor, "any" finding, or "none" (report only).
-FAIL_ON = ("any", *(s.label for s in Severity), "none")
+# "active" and "root" need an inventory: an active (or root) key, a root key.
+FAIL_ON = ("any", *(s.label for s in Severity), "active", "root", "none")
 
 
 class Kind(enum.StrEnum):
@@ -91,6 +92,50 @@ class Location:
     allowed: bool = False  # the line carries an inline `keyscan:allow`
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """One access key as an organization's inventory knows it (IAM, or an export of it)."""
+
+    account_id: str | None
+    key_id: str
+    user: str | None  # ROOT_USER for the root user's keys
+    status: str | None  # "active" | "inactive", as IAM says (lower case)
+    created: str | None = None
+    last_used: str | None = None  # ISO date
+    last_used_service: str | None = None
+    last_used_region: str | None = None
+    arn: str | None = None
+
+
+ROOT_USER = "<root_account>"  # IAM's name for the root user in the credential report
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryFacts:
+    """What the inventory says about a finding's key: how dangerous it is and what to do."""
+
+    status: str  # active | inactive | deleted | root | probable_root | foreign | unknown | canary
+    account_id: str | None = None
+    user: str | None = None
+    arn: str | None = None
+    created: str | None = None
+    last_used: str | None = None
+    last_used_service: str | None = None
+    last_used_region: str | None = None
+    note: str | None = None
+    remediation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The answer of STS GetCallerIdentity, asked with the found key pair (--verify)."""
+
+    status: str  # valid | invalid | skipped | error
+    arn: str | None = None
+    checked_at: str | None = None
+    reason: str | None = None  # why skipped, or what went wrong (never the secret)
+
+
 @dataclass(slots=True)
 class Finding:
     """One credential, with every place it was seen."""
@@ -111,6 +156,8 @@ class Finding:
     # Why a suppression applies ("baseline", "allow-list", "keyscan:allow", "excluded path");
     # such findings are reported only with --no-suppress, else only counted.
     suppressed: str | None = None
+    inventory: InventoryFacts | None = None  # with --inventory
+    verification: Verification | None = None  # with --verify
 
 
 @dataclass(slots=True)

@@ -42,7 +42,8 @@ FORMATS = {"text": "txt", "json": "json", "jsonl": "jsonl", "sarif": "sarif", "c
 # The contract documented in the README's "JSON report" section.
 FINDING_FIELDS = {
     "id", "rule", "kind", "key_id", "secret", "key_type", "account_id", "canary", "example",
-    "severity", "entropy", "locations", "locations_omitted", "suppressed",
+    "severity", "entropy", "locations", "locations_omitted", "suppressed", "inventory",
+    "verification",
 }  # fmt: skip
 LOCATION_FIELDS = {"source", "path", "line", "column"}  # git locations add more: see the README
 # A key ID that is not an AWS documentation example: must never be in a golden file.
@@ -364,6 +365,7 @@ class TestCsv:
         assert header == [
             "id", "severity", "rule", "kind", "key_id", "secret", "key_type", "account_id",
             "canary", "example", "source", "path", "line", "column", "suppressed",
+            "inventory_status", "user", "verification",
         ]  # fmt: skip
 
     def test_one_row_per_location(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -100,7 +100,71 @@ def finding_dict(finding: Finding, options: ReportOptions) -> dict[str, Any]:
         "locations": [location_dict(loc) for loc in finding.locations],
         "locations_omitted": finding.omitted_locations,
         "suppressed": finding.suppressed,
+        "inventory": inventory_dict(finding),
+        "verification": verification_dict(finding),
     }
+
+
+def inventory_dict(finding: Finding) -> dict[str, Any] | None:
+    facts = finding.inventory
+    if facts is None:
+        return None
+    return {
+        "status": facts.status,
+        "account_id": facts.account_id,
+        "user": facts.user,
+        "arn": facts.arn,
+        "created": facts.created,
+        "last_used": facts.last_used,
+        "last_used_service": facts.last_used_service,
+        "last_used_region": facts.last_used_region,
+        "note": facts.note,
+        "remediation": list(facts.remediation),
+    }
+
+
+def verification_dict(finding: Finding) -> dict[str, Any] | None:
+    v = finding.verification
+    if v is None:
+        return None
+    return {"status": v.status, "arn": v.arn, "checked_at": v.checked_at, "reason": v.reason}
+
+
+def describe_inventory(finding: Finding) -> list[str]:
+    """For people: what the key is (status, user, last use), then what to do."""
+    lines = []
+    facts = finding.inventory
+    if facts is not None:
+        head = {
+            "root": "ROOT USER KEY",
+            "probable_root": "probably the ROOT USER's key",
+            "active": "active key",
+            "inactive": "inactive key",
+            "deleted": "deleted key",
+            "foreign": "another account's key",
+            "unknown": "not in the inventory",
+            "canary": "canary token",
+        }.get(facts.status, facts.status)
+        parts = [head]
+        if facts.user and facts.status != "root":
+            parts.append(f"user {facts.user}")
+        if facts.last_used:
+            used = ", ".join(x for x in (facts.last_used_service, facts.last_used_region) if x)
+            parts.append(f"last used {facts.last_used[:10]}" + (f" ({used})" if used else ""))
+        elif facts.status in ("active", "inactive", "root"):
+            parts.append("never used")
+        if facts.created:
+            parts.append(f"created {facts.created[:10]}")
+        lines.append(" · ".join(parts))
+        if facts.note:
+            lines.append(f"note: {facts.note}")
+    v = finding.verification
+    if v is not None:
+        detail = v.arn or v.reason
+        lines.append(f"verified: {v.status}" + (f" ({detail})" if detail else ""))
+    if facts is not None:
+        lines.extend(f"→ {step}" for step in facts.remediation)
+    return lines
 
 
 def suppressed_counts(result: ScanResult) -> dict[str, int]:

@@ -11,6 +11,7 @@ from keyscan.reports import ReportOptions, display_path, redact
 COLUMNS = (
     "id", "severity", "rule", "kind", "key_id", "secret", "key_type", "account_id",
     "canary", "example", "source", "path", "line", "column", "suppressed",
+    "inventory_status", "user", "verification",
 )  # fmt: skip
 
 
@@ -27,6 +28,9 @@ def render_csv(result: ScanResult, options: ReportOptions) -> str:
                     f.account_id or "", str(f.canary).lower(), str(f.example).lower(),
                     loc.provenance.source, display_path(loc.provenance.path) or "",
                     loc.line, loc.column, f.suppressed or "",
+                    f.inventory.status if f.inventory else "",
+                    (f.inventory.user or "") if f.inventory else "",
+                    f.verification.status if f.verification else "",
                 )
             )  # fmt: skip
     return out.getvalue()

@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from keyscan.model import Finding, Kind, Location, ScanResult, Severity
-from keyscan.reports import ReportOptions, display_path, redact, tool_dict
+from keyscan.reports import (
+    ReportOptions,
+    describe_inventory,
+    display_path,
+    inventory_dict,
+    redact,
+    tool_dict,
+    verification_dict,
+)
 from keyscan.rules import Rule
 from keyscan.suppress import INLINE
 
@@ -93,6 +101,9 @@ def _message(finding: Finding, options: ReportOptions) -> str:
         parts.append("(a known canary-token account)")
     if finding.example:
         parts.append("(an AWS documentation example)")
+    known = describe_inventory(finding)
+    if known:
+        parts.append("— " + "; ".join(known))
     return " ".join(parts)
 
 
@@ -129,6 +140,8 @@ def render_sarif(result: ScanResult, rules: Sequence[Rule], options: ReportOptio
                 "canary": f.canary,
                 "example": f.example,
                 "suppressedBy": f.suppressed,
+                "inventory": inventory_dict(f),
+                "verification": verification_dict(f),
             },
         }
         if id(f) in held:

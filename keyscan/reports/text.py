@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from keyscan.model import Finding, ScanResult, Severity
-from keyscan.reports import ReportOptions, describe_location, describe_suppressed, redact
+from keyscan.reports import (
+    ReportOptions,
+    describe_inventory,
+    describe_location,
+    describe_suppressed,
+    redact,
+)
 
 _COLORS = {
     Severity.CRITICAL: "bright_red",
@@ -52,6 +58,10 @@ def _finding_lines(f: Finding, options: ReportOptions) -> list[str]:
         facts.append(f"suppressed by {f.suppressed} (reported because of --no-suppress)")
     if facts:
         lines.append(INDENT + " · ".join(facts))
+    known = describe_inventory(f)
+    if known:
+        lines.append(INDENT + style(known[0], bold=f.severity >= Severity.CRITICAL))
+        lines.extend(INDENT + line for line in known[1:])
     lines.extend(INDENT + describe_location(loc) for loc in f.locations)
     if f.omitted_locations:
         lines.append(
