@@ -159,6 +159,14 @@ inventory_options = _options(
         metavar="URL",
         help="IAM and STS endpoint (e.g. a local emulator) for --inventory aws and --verify.",
     ),
+    click.option(
+        "--aws-timeout",
+        type=click.FloatRange(min=0.1),
+        default=15.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Connect and read timeout of each AWS call (each is retried a few times).",
+    ),
 )
 verify_options = _options(
     click.option(
@@ -304,6 +312,7 @@ def scan(
     inventory_sources: tuple[str, ...],
     aws_profile: str | None,
     aws_endpoint_url: str | None,
+    aws_timeout: float,
     verify: bool,
     verify_canaries: bool,
     **opts: Any,
@@ -327,7 +336,7 @@ def scan(
     fail_on = fail_on or job.project.config.fail_on
     if fail_on in ("active", "root") and not (inventory_sources or verify):
         raise click.UsageError(f"--fail-on {fail_on} needs --inventory or --verify")
-    aws = AwsOptions(profile=aws_profile, endpoint_url=aws_endpoint_url)
+    aws = AwsOptions(profile=aws_profile, endpoint_url=aws_endpoint_url, timeout=aws_timeout)
     inventory = _load_inventory(inventory_sources, aws)  # before the scan: fail fast
     result = _run(job)
     if verify or inventory is not None:
@@ -687,7 +696,13 @@ def inventory() -> None:
 )
 @click.option("--aws-profile", metavar="NAME", help="AWS profile to read IAM with.")
 @click.option("--aws-endpoint-url", metavar="URL", help="IAM and STS endpoint.")
-def inventory_export(output: Path, aws_profile: str | None, aws_endpoint_url: str | None) -> None:
+@click.option(
+    "--aws-timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
+    metavar="SECONDS", help="Connect and read timeout of each AWS call.",
+)  # fmt: skip
+def inventory_export(
+    output: Path, aws_profile: str | None, aws_endpoint_url: str | None, aws_timeout: float
+) -> None:
     """Read the inventory live from IAM and write it as keyscan's inventory file.
 
     Review it, diff it, and use it offline (--inventory FILE), e.g. in CI, which then needs
@@ -698,7 +713,8 @@ def inventory_export(output: Path, aws_profile: str | None, aws_endpoint_url: st
     from keyscan.inventory.live import fetch_inventory
 
     try:
-        live = fetch_inventory(AwsOptions(profile=aws_profile, endpoint_url=aws_endpoint_url))
+        aws = AwsOptions(profile=aws_profile, endpoint_url=aws_endpoint_url, timeout=aws_timeout)
+        live = fetch_inventory(aws)
         count = write_inventory(live, output)
     except KeyscanError as exc:
         _fail(exc)

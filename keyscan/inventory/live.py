@@ -33,7 +33,7 @@ def boto3_session(options: AwsOptions) -> Any:
         ) from None
 
 
-def client_config(options: AwsOptions, attempts: int = 6) -> Any:
+def client_config(options: AwsOptions, attempts: int = 4) -> Any:
     from botocore.config import Config
 
     return Config(
@@ -82,7 +82,10 @@ def fetch_inventory(options: AwsOptions) -> Inventory:
             "iam:GetAccountSummary, iam:GenerateCredentialReport and iam:GetCredentialReport"
         ) from None
     except BotoCoreError as exc:
-        raise InventoryError(f"cannot read the inventory from {where}: {exc}") from None
+        raise InventoryError(
+            f"cannot read the inventory from {where}: {exc}; check the network and "
+            "--aws-endpoint-url/--aws-timeout, or use an exported inventory file"
+        ) from None
 
 
 def _add_user_keys(iam: Any, inventory: Inventory, account: str, user: dict[str, Any]) -> None:
