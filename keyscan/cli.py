@@ -203,7 +203,7 @@ def _prepare(
     paths: tuple[str, ...],
     baseline_path: Path | None = None,
     suppress: bool = True,
-    use_baseline: bool = True,
+    read_baseline: str = "scan",
     **opts: Any,
 ) -> _Scan:
     from keyscan.config import open_project, project_root
@@ -212,7 +212,9 @@ def _prepare(
     from keyscan.scan import ScanOptions
 
     try:
-        project = open_project(project_root(paths), opts["config_path"], baseline_path)
+        project = open_project(
+            project_root(paths), opts["config_path"], baseline_path, read_baseline
+        )
         rules = load_rules((*opts["patterns"], *project.config.patterns))
     except KeyscanError as exc:
         _fail(exc)
@@ -228,7 +230,7 @@ def _prepare(
         jobs=opts["jobs"],
         max_locations=opts["max_locations"],
         recurse_submodules=opts["recurse_submodules"],
-        suppression=project.suppression(enabled=suppress, baseline=use_baseline),
+        suppression=project.suppression(enabled=suppress),
     )
     return _Scan(paths, rules, options, project, opts["quiet"])
 
@@ -489,7 +491,7 @@ def baseline_create(paths: tuple[str, ...], output: Path | None, force: bool, **
     """Scan PATH (default: .) and write its findings to a new baseline."""
     from keyscan.suppress import Baseline
 
-    job = _prepare(paths or (".",), use_baseline=False, **opts)
+    job = _prepare(paths or (".",), read_baseline="never", **opts)
     target = output or job.project.baseline_path
     if target.exists() and not force:
         _fail(
@@ -519,7 +521,7 @@ def baseline_update(paths: tuple[str, ...], baseline_path: Path | None, **opts: 
     """
     from keyscan.suppress import Baseline
 
-    job = _prepare(paths or (".",), baseline_path, **opts)
+    job = _prepare(paths or (".",), baseline_path, read_baseline="update", **opts)
     accepted = job.project.baseline or Baseline(job.project.baseline_path)
     result = _run(job)
     added = accepted.add(result.findings)
@@ -651,7 +653,7 @@ def hook_pre_push(remote: str | None, url: str | None, quiet: bool, engine: str)
         if not refs:  # the pre-commit framework gives no lines, but variables
             refs = hooks.framework_push(repo, os.environ)
             remote = remote or os.environ.get("PRE_COMMIT_REMOTE_NAME")
-        revs = hooks.push_revs(repo, refs, remote)
+        revs = hooks.push_revs(repo, refs, remote, url)
         if not revs:
             sys.exit(EXIT_CLEAN)  # only deletions: nothing is sent
         job = _hook_scan(repo, engine, quiet, revs)

@@ -96,7 +96,7 @@ def _parse(table: dict[str, Any], path: Path, prefix: str = "") -> Config:
     unknown = sorted(set(table) - set(_KEYS))
     if unknown:
         raise ConfigError(
-            f"unknown key {prefix}{unknown[0]!r} in {path}; known keys: {', '.join(_KEYS)}"
+            f"unknown key {prefix + unknown[0]!r} in {path}; known keys: {', '.join(_KEYS)}"
         )
 
     def strings(key: str) -> list[str]:
@@ -129,16 +129,10 @@ class Project:
     root: Path
     config: Config
     baseline: Baseline | None
+    baseline_path: Path  # where the baseline is, or would be written
 
-    @property
-    def baseline_path(self) -> Path:
-        """Where the baseline is (or would be written)."""
-        if self.baseline is not None:
-            return self.baseline.path
-        return self.config.baseline or self.root / BASELINE_FILE
-
-    def suppression(self, enabled: bool = True, baseline: bool = True) -> Suppression:
-        fingerprints = self.baseline.fingerprints if baseline and self.baseline else frozenset()
+    def suppression(self, enabled: bool = True) -> Suppression:
+        fingerprints = self.baseline.fingerprints if self.baseline else frozenset()
         return Suppression(
             baseline=fingerprints,
             allow=self.config.allow,
@@ -148,11 +142,18 @@ class Project:
         )
 
 
-def open_project(root: Path, config: Path | None = None, baseline: Path | None = None) -> Project:
-    """Settings from `config` or found at `root`; the baseline from `baseline`, the settings'
-    `baseline`, or `.keyscan-baseline.json` at `root` when it exists."""
+def open_project(
+    root: Path, config: Path | None = None, baseline: Path | None = None, read: str = "scan"
+) -> Project:
+    """Settings from `config` or found at `root`, and the baseline: `baseline`, else the
+    settings' `baseline`, else `.keyscan-baseline.json` at `root`.
+
+    `read`: "scan" loads the baseline (one named explicitly must exist; the default one only
+    when present), "update" loads it when present, "never" does not read it at all.
+    """
     settings = load_config(root, config)
-    path = baseline or settings.baseline
-    if path is None and (root / BASELINE_FILE).exists():
-        path = root / BASELINE_FILE
-    return Project(root, settings, load_baseline(path) if path is not None else None)
+    named = baseline or settings.baseline
+    path = named or root / BASELINE_FILE
+    if read == "never" or (not path.exists() and (read == "update" or named is None)):
+        return Project(root, settings, None, path)
+    return Project(root, settings, load_baseline(path), path)

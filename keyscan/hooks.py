@@ -236,9 +236,12 @@ def _exists(repo: git.Repo, oid: str) -> bool:
     return bool(repo.run("rev-parse", "--verify", "--quiet", f"{oid}^{{commit}}", check=False))
 
 
-def push_revs(repo: git.Repo, refs: Sequence[PushedRef], remote: str | None) -> tuple[str, ...]:
+def push_revs(
+    repo: git.Repo, refs: Sequence[PushedRef], remote: str | None, url: str | None = None
+) -> tuple[str, ...]:
     """rev-list arguments selecting what the push adds: the local tips, minus what the remote
     is known to have (the ref being updated, else everything of the remote's we track)."""
+    remote = _remote_name(repo, remote, url)
     tips: list[str] = []
     have: set[str] = set()
     tracked: list[str] | None = None
@@ -257,8 +260,24 @@ def push_revs(repo: git.Repo, refs: Sequence[PushedRef], remote: str | None) -> 
     return (*dict.fromkeys(tips), *(f"^{oid}" for oid in sorted(have)))
 
 
+def _remote_name(repo: git.Repo, remote: str | None, url: str | None) -> str | None:
+    """The configured remote being pushed to: git passes its name, or the URL twice when the
+    push names a URL, which may still be a configured remote's."""
+    out = repo.run("config", "-z", "--get-regexp", r"^remote\..*\.(push)?url$", check=False)
+    by_url: dict[str, str] = {}
+    names = set()
+    for entry in out.decode("utf-8", "surrogateescape").split("\0"):
+        key, _, value = entry.partition("\n")
+        name = key[len("remote.") :].rsplit(".", 1)[0]
+        names.add(name)
+        by_url.setdefault(value, name)
+    if remote in names:
+        return remote
+    return by_url.get(url or remote or "")
+
+
 def _remote_tips(repo: git.Repo, remote: str | None) -> list[str]:
-    if not remote or "/" in remote or ":" in remote:  # pushed to a URL: nothing is tracked
+    if not remote:  # a URL no configured remote has: nothing of it is tracked
         return []
     out = repo.run("for-each-ref", "--format=%(objectname)", f"refs/remotes/{remote}/", check=False)
     return [oid for oid in out.decode("ascii", "replace").split() if _exists(repo, oid)]

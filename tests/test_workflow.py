@@ -1052,3 +1052,17 @@ class TestPreCommitFramework:
         stderr = result.stderr.decode()
         assert result.returncode == 1, stderr
         assert key in stderr and "aws.env" in stderr
+
+
+def test_new_branch_pushed_to_the_remote_url(project: Project) -> None:
+    """`git push URL newbranch`, URL being origin's: a key origin's main already holds (pushed
+    past the hook) should not refuse a clean new branch."""
+    work = project.work
+    work.write("old.env", credentials(keys.key_id()))
+    work.commit("an old leak")
+    project.bypass("origin", "main")
+    work.checkout("feature", "-b")
+    work.write("f.txt", "clean\n")
+    head = work.commit("clean")
+    assert_passed(project.push(f"file://{project.remote.path}", "feature"))
+    assert refs(project.remote)["refs/heads/feature"] == head
