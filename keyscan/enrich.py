@@ -36,6 +36,9 @@ def enrich(findings: Iterable[Finding], inventory: Inventory | None) -> list[Fin
         status = finding.inventory.status if finding.inventory else None
         if status in _SEVERITY:
             finding.severity = _SEVERITY[status]
+        if finding.verification and finding.verification.status == "invalid":
+            # STS refused the pair: deleted or deactivated since the inventory was taken.
+            finding.severity = min(finding.severity, Severity.MEDIUM)
     return sort_findings(out)
 
 
@@ -47,7 +50,10 @@ def is_root(finding: Finding) -> bool:
 
 
 def is_active(finding: Finding) -> bool:
-    """Usable now, as far as keyscan knows: active or root in the inventory, or verified."""
+    """Usable now, as far as keyscan knows: verified, or active or root in the inventory and
+    not refused by STS."""
+    if finding.verification and finding.verification.status == "invalid":
+        return False
     if finding.inventory and finding.inventory.status in ("active", *ROOT_STATUSES):
         return True
     return bool(finding.verification and finding.verification.status == "valid")

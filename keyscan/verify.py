@@ -39,7 +39,7 @@ def verify(findings: Iterable[Finding], options: AwsOptions, canaries: bool = Fa
             to_check.append(finding)
     if not to_check:
         return
-    session = boto3_session(AwsOptions())  # the found keys sign; ambient ones are never used
+    session = boto3_session(None)  # the found keys sign: no ambient profile is read
     config = client_config(options, attempts=3)
     region = options.region or "us-east-1"
 

@@ -486,6 +486,7 @@ class TestExportedInventory:
         assert {(r["account_id"], r["key_id"], r["user"], r["status"]) for r in rows} == {
             (ACCOUNT, org.alice.key_id, "alice", "active"),
             (ACCOUNT, org.bob.key_id, "bob", "inactive"),
+            (ACCOUNT, "", "<root_account>", "inactive"),  # root has no key, and that is known
         }
         assert_no_secret(text, *(k.secret for k in org.keys))
 
@@ -496,8 +497,7 @@ class TestExportedInventory:
         assert order(from_file) == order(from_live)
         for f in from_live["findings"]:
             offline = finding(from_file, f["key_id"])
-            # Except the note: the export does not record that root has no key (reported).
-            assert {**offline["inventory"], "note": None} == f["inventory"]
+            assert offline["inventory"] == f["inventory"]
             assert offline["severity"] == f["severity"]
         assert org.moto.requests() == []  # reading the file asked nothing of AWS
 
@@ -668,6 +668,40 @@ class TestVerify:
         (folder / "alice.ini").write_text(pair_text(org.alice))
         code, _, stderr = scan_with(folder, *args)
         assert code == 1, stderr
+
+    def test_verify_ignores_a_missing_ambient_profile(
+        self, org: Org, verify_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The found pairs sign their own calls: an AWS_PROFILE naming no profile is no error."""
+        monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+        org.moto.require_authentication()
+        code, report, stderr = scan_with(
+            verify_repo, "--verify", "--aws-endpoint-url", org.moto.url
+        )
+        assert code == 1, stderr
+        assert verification(report, org.alice.key_id)["status"] == "valid"
+        assert verification(report, org.carol.key_id)["status"] == "invalid"
+
+    def test_a_pair_sts_refuses_is_not_active_whatever_a_stale_inventory_says(
+        self, org: Org, tmp_path: Path
+    ) -> None:
+        """An export says Alice's key is active; it has been deleted since. --verify sees STS
+        refuse it: --fail-on active passes, and the finding is no longer critical."""
+        target = tmp_path / "keys.csv"
+        run_cli("inventory", "export", "-o", str(target), "--aws-endpoint-url", org.moto.url)
+        iam_client(org.moto).delete_access_key(UserName="alice", AccessKeyId=org.alice.key_id)
+        org.moto.require_authentication()
+        folder = tmp_path / "found"
+        folder.mkdir()
+        (folder / "alice.ini").write_text(pair_text(org.alice))
+        code, report, stderr = scan_with(
+            folder, "--inventory", str(target), "--verify", "--fail-on", "active",
+            "--aws-endpoint-url", org.moto.url,
+        )  # fmt: skip
+        assert code == 0, stderr
+        assert status_of(report, org.alice.key_id) == "active"  # as the inventory says...
+        assert verification(report, org.alice.key_id)["status"] == "invalid"  # ...but refused
+        assert finding(report, org.alice.key_id)["severity"] == "medium"
 
     def test_verified_text_report_names_the_outcome_without_secrets(
         self, org: Org, verify_repo: GitRepo

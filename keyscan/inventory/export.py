@@ -14,8 +14,9 @@ from keyscan.model import ROOT_USER
 
 
 def inventory_rows(inventory: Inventory) -> list[dict[str, str]]:
-    """One row per key, then one per account whose root user has a key (its ID unknown:
-    IAM never lists root keys), sorted so that two exports diff well."""
+    """One row per key, then one per account whose root status is known (an "active" root row
+    with no key ID: IAM never lists root keys; "inactive": root has none), sorted so that two
+    exports diff well."""
     rows = []
     for record in sorted(inventory.keys.values(), key=lambda r: (r.account_id or "", r.key_id)):
         rows.append({
@@ -26,12 +27,11 @@ def inventory_rows(inventory: Inventory) -> list[dict[str, str]]:
             "last_used_region": record.last_used_region or "", "arn": record.arn or "",
         })  # fmt: skip
     for account, has_keys in sorted(inventory.root_has_keys.items()):
-        if has_keys:
-            rows.append({
-                **dict.fromkeys((*OWN_COLUMNS, *OWN_EXTRA), ""), "account_id": account,
-                "user": ROOT_USER, "status": "active",
-                "last_used": inventory.root_last_used.get(account, ""),
-            })  # fmt: skip
+        rows.append({
+            **dict.fromkeys((*OWN_COLUMNS, *OWN_EXTRA), ""), "account_id": account,
+            "user": ROOT_USER, "status": "active" if has_keys else "inactive",
+            "last_used": inventory.root_last_used.get(account, ""),
+        })  # fmt: skip
     return rows
 
 

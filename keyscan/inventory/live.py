@@ -8,6 +8,7 @@ with backoff, under timeouts. Credentials are the ambient ones (environment, pro
 from __future__ import annotations
 
 import base64
+import os
 import time
 from typing import Any
 
@@ -17,18 +18,25 @@ from keyscan.model import KeyRecord
 REPORT_WAIT = 60.0  # seconds to wait for IAM to generate the credential report
 
 
-def boto3_session(options: AwsOptions) -> Any:
+def boto3_session(options: AwsOptions | None) -> Any:
+    """A session with the ambient credentials (`options.profile`, AWS_PROFILE...); None: a
+    session that reads no profile at all, for requests signed with explicit keys."""
     try:
         import boto3
+        import botocore.session
     except ImportError:
         raise InventoryError("live AWS calls need boto3: pip install 'keyscan[aws]'") from None
     from botocore.exceptions import ProfileNotFound
 
+    if options is None:  # no AWS_PROFILE: a profile named there need not exist
+        plain = botocore.session.Session(session_vars={"profile": (None, [], None, None)})
+        return boto3.Session(botocore_session=plain)
     try:
         return boto3.Session(profile_name=options.profile)
     except ProfileNotFound:
+        name = options.profile or os.environ.get("AWS_PROFILE")
         raise InventoryError(
-            f"AWS profile {options.profile!r} is not configured; check ~/.aws/config or "
+            f"AWS profile {name!r} is not configured; check ~/.aws/config, AWS_PROFILE and "
             "--aws-profile"
         ) from None
 
