@@ -43,6 +43,7 @@ class Detection:
     line: int
     column: int
     allowed: bool = False  # an inline `keyscan:allow` on its line(s)
+    decoded: tuple[str, ...] = ()  # see Location.decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class Sighting:
 
     @classmethod
     def at(cls, d: Detection, provenance: Provenance) -> Sighting:
-        location = Location(provenance, d.line, d.column, d.allowed)
+        location = Location(provenance, d.line, d.column, d.allowed, d.decoded)
         return cls(d.rule_id, d.kind, d.key_id, d.secret, d.example, location)
 
 

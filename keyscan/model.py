@@ -90,6 +90,9 @@ class Location:
     line: int
     column: int
     allowed: bool = False  # the line carries an inline `keyscan:allow`
+    # How the key was reached inside the blob, e.g. ("gzip", "tar:app/config.yaml", "base64");
+    # line and column then count in the innermost content that has lines of its own.
+    decoded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
+from keyscan.decode import Decoder
 from keyscan.errors import SourceError
-from keyscan.findings import FindingOptions, Sighting, collect_sightings, group_sightings
+from keyscan.findings import Detection, FindingOptions, Sighting, detect, group_sightings
 from keyscan.matcher import Matcher
-from keyscan.model import Blob, Finding, ScanResult, ScanStats
+from keyscan.model import Blob, Finding, Kind, ScanResult, ScanStats
 from keyscan.rules import Rule
 from keyscan.sources import files, git
 from keyscan.suppress import Suppression, apply
@@ -31,6 +32,7 @@ class ScanOptions:
     jobs: int = 0  # worker processes for history; 0: one per core
     max_locations: int | None = None
     recurse_submodules: bool = False
+    decode: bool = True  # look inside archives, compressed files and encodings
     suppression: Suppression = field(default_factory=Suppression)
 
 
@@ -57,6 +59,7 @@ class ScanState:
     options: ScanOptions
     progress: ProgressCallback | None
     matcher: Matcher
+    decoder: Decoder | None = None
     sightings: list[Sighting] = field(default_factory=list)
     stats: ScanStats = field(default_factory=ScanStats)
     warnings: list[str] = field(default_factory=list)
@@ -72,18 +75,59 @@ class ScanState:
             if blob.owned_from == 0:  # the first chunk of a file counts the file
                 self.stats.blobs += 1
             self.stats.bytes += owned_to - blob.owned_from
-            matches = self.matcher.scan(blob.data)
-            if matches:
-                self.sightings.extend(
-                    collect_sightings(blob, matches, by_id, self.options.findings)
-                )
+            detections = detect_blob(
+                blob, self.matcher, by_id, self.options, self.decoder, self.warnings.append
+            )
+            self.sightings.extend(Sighting.at(d, blob.provenance) for d in detections)
+
+
+def detect_blob(
+    blob: Blob,
+    matcher: Matcher,
+    by_id: dict[str, Rule],
+    options: ScanOptions,
+    decoder: Decoder | None,
+    warn: Callable[[str], None],
+) -> list[Detection]:
+    """A blob's detections, and those in what decoding finds inside it (archive members,
+    base64 runs...) that its plain bytes do not already show at the same line."""
+    matches = matcher.scan(blob.data)
+    found = detect(blob, matches, by_id, options.findings) if matches else []
+    if decoder is None:
+        return found
+    seen = {(d.rule_id, d.key_id, d.secret, d.line) for d in found}
+    whole = blob.offset == 0 and blob.owned_to is None
+    name = blob.provenance.path or ""
+    for derived in decoder.expand(blob.data, warn, name, containers=whole):
+        data = files.prepare(derived.data)
+        if data is None:
+            continue
+        matches = matcher.scan(data)
+        if not matches:
+            continue
+        inner = Blob(data, blob.provenance, line=blob.line + derived.line, column=derived.column)
+        for d in detect(inner, matches, by_id, options.findings):
+            key = (d.rule_id, d.key_id, d.secret, d.line)
+            if key not in seen:
+                seen.add(key)
+                found.append(replace(d, decoded=derived.steps))
+    # A pair found decoded holds what the plain bytes showed alone (a key ID next to a
+    # URL-encoded secret): the lone half at that line is the pair's, not a finding of its own.
+    pairs = {(d.key_id, d.line) for d in found if d.kind is Kind.ACCESS_KEY_PAIR}
+    pairs |= {(d.secret, d.line) for d in found if d.kind is Kind.ACCESS_KEY_PAIR}
+    return [
+        d
+        for d in found
+        if d.kind is Kind.ACCESS_KEY_PAIR or (d.key_id or d.secret, d.line) not in pairs
+    ]
 
 
 def scan_blobs(
     blobs: Iterable[Blob], rules: Sequence[Rule], options: ScanOptions, warnings: list[str]
 ) -> ScanResult:
     """Scan blobs from any source (used by tests and by sources outside this module)."""
-    state = ScanState(rules, options, None, Matcher(rules, options.engine), warnings=warnings)
+    state = _state(rules, options, None)
+    state.warnings = warnings
     started = time.perf_counter()
     state.scan_blobs(blobs)
     return _finish(state, started)
@@ -99,7 +143,7 @@ def scan_paths(
     """Scan files, folders, git repositories and `-` (standard input)."""
     files.check_paths(paths)
     started = time.perf_counter()
-    state = ScanState(rules, options, progress, Matcher(rules, options.engine))
+    state = _state(rules, options, progress)
     plain: list[str] = []
     for path in paths:
         repo = None
@@ -131,9 +175,16 @@ def scan_repo(
     from keyscan.history import scan_repository
 
     started = time.perf_counter()
-    state = ScanState(rules, options, progress, Matcher(rules, options.engine))
+    state = _state(rules, options, progress)
     scan_repository(state, repo, repo.work_tree or repo.git_dir)
     return _finish(state, started)
+
+
+def _state(
+    rules: Sequence[Rule], options: ScanOptions, progress: ProgressCallback | None
+) -> ScanState:
+    decoder = Decoder(options.engine) if options.decode else None
+    return ScanState(rules, options, progress, Matcher(rules, options.engine), decoder)
 
 
 def _finish(state: ScanState, started: float) -> ScanResult:

@@ -305,7 +305,9 @@ class TestStdin:
         result = run_cli("scan", "-f", "json", "-", input=f"x\n  {key}\n".encode())
         assert result.exit_code == 1
         (finding,) = json.loads(result.stdout)["findings"]
-        assert finding["locations"] == [{"source": "stdin", "path": None, "line": 2, "column": 3}]
+        assert finding["locations"] == [
+            {"source": "stdin", "path": None, "line": 2, "column": 3, "decoded": []}
+        ]
 
     def test_clean_standard_input_exits_0(self) -> None:
         """Standard input without credentials exits 0."""

@@ -60,6 +60,7 @@ def blob_location(
         "path": path,
         "line": line,
         "column": column,
+        "decoded": [],
         "kind": "blob",
         "commit": commit,
         "author": author[0] if commit and author else None,
@@ -71,7 +72,7 @@ def blob_location(
 
 def file_location(path: Path, text: str, key: str) -> dict[str, Any]:
     line, column = where(text, key)
-    return {"source": "file", "path": str(path), "line": line, "column": column}
+    return {"source": "file", "path": str(path), "line": line, "column": column, "decoded": []}
 
 
 def comparable(report: Report) -> list[dict[str, Any]]:

@@ -45,7 +45,13 @@ FINDING_FIELDS = {
     "severity", "entropy", "locations", "locations_omitted", "suppressed", "inventory",
     "verification",
 }  # fmt: skip
-LOCATION_FIELDS = {"source", "path", "line", "column"}  # git locations add more: see the README
+LOCATION_FIELDS = {
+    "source",
+    "path",
+    "line",
+    "column",
+    "decoded",
+}  # git locations add more: see the README
 # A key ID that is not an AWS documentation example: must never be in a golden file.
 REAL_LOOKING_KEY_ID = re.compile(
     r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9]|AIDA|AROA)[A-Z2-7]{16}(?![A-Za-z0-9])"
@@ -215,7 +221,7 @@ class TestJsonContract:
         assert pair["account_id"] == corpus.accounts[0]
         assert pair["key_type"] == "long_term"
         assert pair["locations"] == [
-            {"source": "file", "path": "pair.ini", "line": 2, "column": 21}
+            {"source": "file", "path": "pair.ini", "line": 2, "column": 21, "decoded": []}
         ]
         lone = by_path["lone_key.py"]
         assert (lone["kind"], lone["secret"], lone["account_id"]) == (

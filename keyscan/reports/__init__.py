@@ -46,6 +46,7 @@ def location_dict(location: Location) -> dict[str, Any]:
         "path": display_path(p.path),
         "line": location.line,
         "column": location.column,
+        "decoded": list(location.decoded),
     }
     if p.source == "git":
         result.update(
@@ -71,6 +72,8 @@ def describe_location(location: Location) -> str:
         where = f"{display_path(p.path) or default}:{location.line}:{location.column}"
         if p.kind == "note":
             where = f"note on {where}"
+    if location.decoded:
+        where += f" [{' › '.join(location.decoded)}]"
     facts = []
     if p.commit and p.kind not in ("commit message", "tag message"):
         facts.append(f"commit {p.commit[:12]}")

@@ -1,0 +1,413 @@
+"""Keys that hide: content inside archives and compressed files, and text behind an encoding.
+
+`Decoder.expand` turns one blob's bytes into the derived contents worth scanning too, each with
+the steps that reached it (`("gzip", "tar:config/app.yaml", "base64")`):
+
+- containers, by their magic bytes: gzip, bzip2, xz, zip (jar, whl, docx, xlsx…) and tar,
+  recursively, under depth, size and ratio limits (a bomb costs a warning, never the memory);
+- encodings, only where a cheap trigger says one may hide a key: base64 runs (the encodings of
+  key prefixes and AWS keywords at all three alignments, or a value the size of an encoded
+  secret), URL encoding, JSON/JavaScript/C string escapes, HTML character references, and
+  UTF-16/UTF-32 text (whole files without a byte-order mark, or runs inside binary files).
+
+In-place decodings keep every newline, so their lines are the blob's own; a decoded run that
+holds newlines becomes content of its own, placed at the run's line. Decoded values still go
+through every rule's entropy and format checks: decoding never makes noise a finding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import io
+import lzma
+import re
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+Warn = Callable[[str], None]
+
+MAX_DEPTH = 4  # containers inside containers
+MAX_ENCODING_DEPTH = 2  # an encoding inside an encoding ("nested once more")
+MAX_OUTPUT = 64 * 1024 * 1024  # decompressed bytes per scanned blob, all members together
+MAX_RATIO = 200  # decompressed / compressed, checked past RATIO_GRACE
+RATIO_GRACE = 1024 * 1024
+MAX_MEMBERS = 10_000
+MIN_BASE64 = 16  # shortest base64 run decoded (12 bytes)
+MAX_INLINE = 8192  # longest single-line decoding substituted in place
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """Content found inside a blob: where it starts (lines and columns before it in the blob,
+    or in the innermost archive member) and how it was reached."""
+
+    data: bytes
+    steps: tuple[str, ...]
+    line: int = 0
+    column: int = 0
+
+
+# --- Triggers: one cheap pass says which decodings may be worth it ---------------------------
+
+_MARKERS = (b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"ABSK", b"aws_", b"AWS_", b"secret", b"SECRET",
+            b"Secret", b"aws", b"AWS")  # fmt: skip
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _base64_forms(word: bytes) -> list[bytes]:
+    """The base64 characters that `word` alone determines, at each of the 3 alignments."""
+    forms = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + word + b"\0\0")
+        first = -(-shift * 8 // 6)  # the first character with no bit from the padding before
+        last = (shift + len(word)) * 8 // 6  # characters before this one hold only word bits
+        forms.append(encoded[first:last])
+    return [f for f in forms if len(f) >= 3]
+
+
+def _literal(text: bytes) -> bytes:
+    """A pattern for exactly `text`, as hex escapes (hyperscan patterns are C strings: a NUL
+    byte would end them)."""
+    return b"".join(b"\\x%02x" % c for c in text)
+
+
+def _triggers() -> list[tuple[str, bytes]]:
+    """(decoding, hyperscan-and-`re` pattern) pairs."""
+    out = [("base64", _literal(form)) for word in _MARKERS for form in _base64_forms(word)]
+    # A value the size of an encoded secret (40 bytes: 54 characters and ==), e.g. a
+    # Kubernetes Secret's AWS_SECRET_ACCESS_KEY.
+    out.append(("base64", rb"[^A-Za-z0-9+/][A-Za-z0-9+/]{54}=="))
+    out += [
+        ("url", rb"%2[BbFf]"),
+        ("url", rb"%3[Dd]"),
+        ("escape", rb"\\/"),
+        ("escape", rb"\\u00[0-9A-Fa-f]{2}"),
+        ("escape", rb"\\x[0-9A-Fa-f]{2}"),
+        ("html", rb"&#[0-9]{2,3};"),
+        ("html", rb"&#[xX][0-9A-Fa-f]{2};"),
+        ("html", rb"&(?:sol|plus|equals|amp);"),
+    ]
+    for word in (b"AKIA", b"ASIA", b"aws_", b"AWS_", b"ABSK"):
+        out.append(("utf16", _literal(b"\0".join(bytes([c]) for c in word) + b"\0")))
+        out.append(("utf16", _literal(b"\0" + b"\0".join(bytes([c]) for c in word))))
+    return out
+
+
+TRIGGERS = _triggers()
+KINDS = tuple(dict.fromkeys(kind for kind, _ in TRIGGERS))
+
+
+def _hyperscan() -> Any:
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    return hyperscan
+
+
+class Decoder:
+    """Finds which decodings a blob may need, in one pass, and expands the blob."""
+
+    def __init__(self, engine: str = "auto") -> None:
+        self._hs_db: Any = None
+        hs = _hyperscan() if engine != "regex" else None
+        if hs is not None:
+            db = hs.Database(mode=hs.HS_MODE_BLOCK)
+            db.compile(
+                expressions=[p for _, p in TRIGGERS],
+                ids=list(range(len(TRIGGERS))),
+                elements=len(TRIGGERS),
+                flags=[hs.HS_FLAG_SINGLEMATCH] * len(TRIGGERS),
+            )
+            self._hs_db = db
+        # Without hyperscan: one search per trigger (each fast: a literal, or a regex that
+        # starts with one); a single alternation of them all would be far slower.
+        self._searches = [(kind, re.compile(p).search) for kind, p in TRIGGERS]
+
+    def kinds(self, data: bytes) -> set[str]:
+        """The decodings whose trigger occurs in `data`."""
+        found: set[str] = set()
+        if self._hs_db is not None:
+
+            def on_match(index: int, start: int, end: int, flags: int, context: Any) -> None:
+                found.add(TRIGGERS[index][0])
+
+            self._hs_db.scan(data, match_event_handler=on_match)
+        else:
+            for kind, search in self._searches:
+                if kind not in found and search(data):
+                    found.add(kind)
+        return found
+
+    def expand(
+        self, data: bytes, warn: Warn, name: str = "", containers: bool = True
+    ) -> Iterator[Derived]:
+        """Every derived content of `data` (not `data` itself), depth first. `containers`:
+        whether `data` is whole (a chunk of a large file is not an archive)."""
+        budget = _Budget(warn, name)
+        yield from self._expand(data, (), 0 if containers else MAX_DEPTH, 0, budget)
+
+    def _expand(
+        self, data: bytes, steps: tuple[str, ...], depth: int, encodings: int, budget: _Budget
+    ) -> Iterator[Derived]:
+        members = _container(data, steps, budget) if depth < MAX_DEPTH else None
+        if members is not None:
+            for member, label in members:
+                inner = (*steps, label)
+                yield Derived(member, inner)
+                yield from self._expand(member, inner, depth + 1, 0, budget)
+            return
+        wide = _wide_text(data)
+        if wide is not None:
+            decoded, label = wide
+            yield Derived(decoded, (*steps, label))
+            yield from self._expand(decoded, (*steps, label), depth, encodings, budget)
+            return
+        if encodings >= MAX_ENCODING_DEPTH:
+            return
+        kinds = self.kinds(data)
+        if not kinds:
+            return
+        for child in _decode_text(data, kinds):
+            inner = (*steps, *child.steps)
+            yield Derived(child.data, inner, child.line, child.column)
+            for grandchild in self._expand(child.data, inner, depth, encodings + 1, budget):
+                yield Derived(
+                    grandchild.data, grandchild.steps, child.line + grandchild.line,
+                    grandchild.column if grandchild.line else child.column + grandchild.column,
+                )  # fmt: skip
+        if "utf16" in kinds:
+            for run_line, run in _utf16_runs(data):
+                yield Derived(run, (*steps, "utf-16"), run_line)
+
+
+# --- Containers -----------------------------------------------------------------------------
+
+
+class _Budget:
+    """Decompressed bytes left for one scanned blob; warns once when it runs out."""
+
+    def __init__(self, warn: Warn, name: str) -> None:
+        self.left = MAX_OUTPUT
+        self.warn = warn
+        self.name = name
+        self.warned = False
+
+    def stop(self, why: str, steps: tuple[str, ...]) -> None:
+        if not self.warned:
+            where = " › ".join((self.name or "content", *steps))
+            self.warn(f"{where}: {why}; the rest of it is not scanned")
+            self.warned = True
+
+
+def _container(
+    data: bytes, steps: tuple[str, ...], budget: _Budget
+) -> list[tuple[bytes, str]] | None:
+    """The members of an archive or the content of a compressed file; None if neither."""
+    head = data[:6]
+    try:
+        if head.startswith(b"\x1f\x8b"):
+            out = _inflate(zlib.decompressobj(wbits=31).decompress, data, steps, budget, "gzip")
+            return [(out, "gzip")]
+        if head.startswith(b"BZh") and len(data) > 10 and data[4:10] == b"1AY&SY":
+            out = _inflate(bz2.BZ2Decompressor().decompress, data, steps, budget, "bzip2")
+            return [(out, "bzip2")]
+        if head == b"\xfd7zXZ\x00":
+            out = _inflate(lzma.LZMADecompressor().decompress, data, steps, budget, "xz")
+            return [(out, "xz")]
+        if head.startswith(b"PK\x03\x04"):
+            return _zip_members(data, steps, budget)
+        if len(data) > 262 and data[257:262] == b"ustar":
+            return _tar_members(data, steps, budget)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, zipfile.BadZipFile,
+            tarfile.TarError, NotImplementedError, RuntimeError) as exc:  # fmt: skip
+        budget.warn(
+            f"{' › '.join((budget.name or 'content', *steps))}: cannot be unpacked "
+            f"({type(exc).__name__}); scanned as it is"
+        )
+    return None
+
+
+def _inflate(
+    decompress: Callable[[bytes, int], bytes],
+    data: bytes, steps: tuple[str, ...], budget: _Budget, label: str,
+) -> bytes:  # fmt: skip
+    """Decompress at most what the budget and the ratio limit allow."""
+    cap = min(budget.left, max(RATIO_GRACE, len(data) * MAX_RATIO))
+    out = decompress(data, cap + 1)
+    if len(out) > cap:
+        out = out[:cap]
+        why = "over the size limit" if cap == budget.left else "over the compression-ratio limit"
+        budget.stop(f"{label} content {why} (a decompression bomb?)", steps)
+    budget.left -= len(out)
+    return out
+
+
+def _zip_members(data: bytes, steps: tuple[str, ...], budget: _Budget) -> list[tuple[bytes, str]]:
+    members = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for number, info in enumerate(archive.infolist()):
+            if info.is_dir() or info.flag_bits & 0x1:  # folders; encrypted members
+                continue
+            if number >= MAX_MEMBERS:
+                budget.stop(f"more than {MAX_MEMBERS} members", steps)
+                break
+            cap = min(budget.left, max(RATIO_GRACE, info.compress_size * MAX_RATIO))
+            with archive.open(info) as member:
+                content = member.read(cap + 1)  # the header's size may lie
+            if len(content) > cap:
+                budget.stop(f"zip member {info.filename} over the size or ratio limit", steps)
+                break
+            budget.left -= len(content)
+            members.append((content, f"zip:{info.filename}"))
+    return members
+
+
+def _tar_members(data: bytes, steps: tuple[str, ...], budget: _Budget) -> list[tuple[bytes, str]]:
+    members = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        for number, info in enumerate(archive):
+            if not info.isfile():
+                continue
+            if number >= MAX_MEMBERS:
+                budget.stop(f"more than {MAX_MEMBERS} members", steps)
+                break
+            if info.size > budget.left:
+                budget.stop(f"tar member {info.name} over the size limit", steps)
+                break
+            handle = archive.extractfile(info)
+            if handle is None:
+                continue
+            content = handle.read()
+            budget.left -= len(content)
+            members.append((content, f"tar:{info.name}"))
+    return members
+
+
+# --- Text encodings -------------------------------------------------------------------------
+
+
+def _wide_text(data: bytes) -> tuple[bytes, str] | None:
+    """UTF-16 or UTF-32 text without a byte-order mark, told by where its zero bytes fall."""
+    head = data[:512]
+    if len(head) < 16 or b"\0" not in head:
+        return None
+    n = len(head) - len(head) % 4
+    quads = [head[i:n:4].count(0) for i in range(4)]
+    per = n // 4
+    if quads[1] == quads[2] == quads[3] == per and quads[0] < per // 4:
+        codec = "utf-32-le"
+    elif quads[0] == quads[1] == quads[2] == per and quads[3] < per // 4:
+        codec = "utf-32-be"
+    elif quads[1] + quads[3] >= 1.8 * per and quads[0] + quads[2] < per // 4:
+        codec = "utf-16-le"
+    elif quads[0] + quads[2] >= 1.8 * per and quads[1] + quads[3] < per // 4:
+        codec = "utf-16-be"
+    else:
+        return None
+    size = 4 if "32" in codec else 2
+    text = data[: len(data) - len(data) % size].decode(codec, "replace")
+    return text.encode("utf-8"), codec.removesuffix("-le").removesuffix("-be")
+
+
+_BASE64_RUN = re.compile(rb"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{%d,}={0,2}" % MIN_BASE64)
+_PRINTABLE = frozenset(range(0x20, 0x7F)) | {9, 10, 13}
+_URL = re.compile(rb"%([0-9A-Fa-f]{2})")
+_ESCAPE = re.compile(rb"\\(?:u00([0-9A-Fa-f]{2})|x([0-9A-Fa-f]{2})|(/))")
+_HTML = re.compile(rb"&#(?:([0-9]{1,3})|[xX]([0-9A-Fa-f]{1,2}));|&(sol|plus|equals|amp);")
+_NAMED = {b"sol": b"/", b"plus": b"+", b"equals": b"=", b"amp": b"&"}
+_KEEP = {0, 10, 13}  # never decoded: they would move lines, or end a string early
+
+
+def _byte(code: bytes, base: int, whole: bytes) -> bytes:
+    value = int(code, base)
+    return whole if value in _KEEP or value > 0x7F else bytes([value])
+
+
+def _decode_text(data: bytes, kinds: set[str]) -> Iterator[Derived]:
+    """In-place decodings (lines kept), and decoded runs that hold lines of their own."""
+    done: list[str] = []
+    text = data
+    if "url" in kinds:
+        text = _URL.sub(lambda m: _byte(m[1], 16, m[0]), text)
+        done.append("url")
+    if "escape" in kinds:
+        text = _ESCAPE.sub(lambda m: b"/" if m[3] else _byte(m[1] or m[2], 16, m[0]), text)
+        done.append("escape")
+    if "html" in kinds:
+        text = _HTML.sub(
+            lambda m: _NAMED[m[3]] if m[3] else _byte(m[1] or m[2], 10 if m[1] else 16, m[0]),
+            text,
+        )
+        done.append("html")
+    if done and text != data:
+        yield Derived(text, ("+".join(done),))
+    if "base64" in kinds:
+        yield from _base64(data)
+
+
+def _base64(data: bytes) -> Iterator[Derived]:
+    pieces: list[bytes] = []
+    last = 0
+    for m in _BASE64_RUN.finditer(data):
+        decoded = _b64decode(m[0])
+        if decoded is None:
+            continue
+        if _container_magic(decoded) or b"\n" in decoded or len(decoded) > MAX_INLINE:
+            # Content of its own (a file, a compressed value): placed at the run's line.
+            line = data.count(b"\n", 0, m.start())
+            column = m.start() - (data.rfind(b"\n", 0, m.start()) + 1)
+            if _container_magic(decoded) or _printable(decoded):
+                yield Derived(decoded, ("base64",), line, column)
+            continue
+        if _printable(decoded):
+            pieces += (data[last : m.start()], decoded)
+            last = m.end()
+    if pieces:
+        pieces.append(data[last:])
+        yield Derived(b"".join(pieces), ("base64",))
+
+
+def _b64decode(run: bytes) -> bytes | None:
+    body = run.rstrip(b"=")
+    if len(body) % 4 == 1:
+        return None
+    padded = body + b"=" * (-len(body) % 4)
+    try:
+        if b"-" in body or b"_" in body:
+            if b"+" in body or b"/" in body:
+                return None  # two alphabets at once: not base64
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _printable(decoded: bytes) -> bool:
+    """Mostly text: random bytes decoded from noise are not (about 37% printable)."""
+    if not decoded:
+        return False
+    good = sum(1 for b in decoded if b in _PRINTABLE)
+    return good >= 0.95 * len(decoded)
+
+
+def _container_magic(data: bytes) -> bool:
+    head = data[:6]
+    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"PK\x03\x04"))
+
+
+_UTF16_RUN = re.compile(rb"(?:[\x09\x0a\x0d\x20-\x7e]\x00){8,}|(?:\x00[\x09\x0a\x0d\x20-\x7e]){8,}")
+
+
+def _utf16_runs(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """UTF-16 strings inside binary content (Windows executables, registry exports...)."""
+    for m in _UTF16_RUN.finditer(data):
+        run = m[0]
+        codec = "utf-16-le" if run[1] == 0 else "utf-16-be"
+        yield data.count(b"\n", 0, m.start()), run.decode(codec, "replace").encode("utf-8")
