@@ -101,6 +101,11 @@ scan_options = _options(
         "--recurse-submodules", is_flag=True, help="Also scan checked-out submodules' repositories."
     ),
     click.option(
+        "--no-decode",
+        is_flag=True,
+        help="Do not look inside archives, compressed files and encodings (base64, URL...).",
+    ),
+    click.option(
         "--max-locations",
         type=click.IntRange(min=1),
         default=100,
@@ -230,6 +235,7 @@ def _prepare(
         jobs=opts["jobs"],
         max_locations=opts["max_locations"],
         recurse_submodules=opts["recurse_submodules"],
+        decode=not opts["no_decode"],
         suppression=project.suppression(enabled=suppress),
     )
     return _Scan(paths, rules, options, project, opts["quiet"])
