@@ -728,3 +728,225 @@ def inventory_export(
         _fail(exc)
     accounts = ", ".join(sorted(live.accounts))
     click.echo(f"keyscan: {count} access keys of account {accounts} written to {output}", err=True)
+
+
+@main.group()
+def org() -> None:
+    """Scan every repository of an organization into one datastore."""
+
+
+@org.command("scan")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("keyscan.db"),
+    show_default=True,
+    help="The SQLite datastore the results go to.",
+)
+@click.option(
+    "--clone-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("keyscan-clones"),
+    show_default=True,
+    help="Where clone URLs are mirrored (and fetched again on the next run).",
+)
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in the datastore.")
+@click.option(
+    "--dask-scheduler",
+    metavar="ADDRESS",
+    help="Scan on a Dask cluster (tcp://HOST:PORT) instead of this machine.",
+)
+@patterns_option
+@click.option("--include-identifiers", is_flag=True, help="Also record IAM unique IDs.")
+@click.option("--include-examples", is_flag=True, help="Also record documentation examples.")
+@click.option("--no-worktree", is_flag=True, help="Only the object databases, not work trees.")
+@click.option("--no-decode", is_flag=True, help="Do not look inside archives and encodings.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Repositories scanned at once (default: one per core).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print no warnings and no progress.")
+def org_scan(
+    sources: tuple[str, ...],
+    db_path: Path,
+    clone_dir: Path,
+    resume: bool,
+    dask_scheduler: str | None,
+    patterns: tuple[Path, ...],
+    include_identifiers: bool,
+    include_examples: bool,
+    no_worktree: bool,
+    no_decode: bool,
+    jobs: int,
+    quiet: bool,
+) -> None:
+    """Scan every repository that folders, lists or clone URLs name.
+
+    \b
+    SOURCE: a folder (searched recursively for work trees, bare and mirror repositories), a
+    file listing paths or clone URLs (one per line), or a clone URL (mirrored in --clone-dir).
+
+    \b
+    One broken or unreachable repository is reported and skipped. Each repository is
+    recorded as it finishes: kill the run, and --resume continues it.
+
+    \b
+    Examples:
+      keyscan org scan ~/src/acme
+      gh repo list acme --json sshUrl -q '.[].sshUrl' > repos.txt && keyscan org scan repos.txt
+      keyscan report --db keyscan.db --format sarif -o acme.sarif
+    """
+    from keyscan.findings import FindingOptions
+    from keyscan.org.run import scan_organization
+    from keyscan.org.sources import discover
+    from keyscan.org.store import Store
+    from keyscan.rules import load_rules
+    from keyscan.scan import ScanOptions
+
+    warn = _warner(quiet)
+    options = ScanOptions(
+        findings=FindingOptions(include_identifiers, include_examples),
+        worktree=not no_worktree,
+        decode=not no_decode,
+    )
+    try:
+        rules = load_rules(patterns)
+        repos = discover(sources, warn)
+        store = Store(db_path)
+        try:
+            summary = scan_organization(
+                repos, rules, options, store, jobs=jobs, clone_dir=str(clone_dir.absolute()),
+                resume=resume, dask_scheduler=dask_scheduler,
+                progress=_org_progress(quiet), warn=warn,
+            )  # fmt: skip
+        finally:
+            store.close()
+    except KeyscanError as exc:
+        _fail(exc)
+    if sys.stderr.isatty() and not quiet:
+        click.echo("\r\033[K", err=True, nl=False)
+    skipped = f", {summary.skipped} done before the interruption" if summary.skipped else ""
+    click.echo(
+        f"keyscan: {summary.scanned - summary.failed} repositories scanned, {summary.failed} "
+        f"failed{skipped}, into {db_path}; see them with `keyscan report --db {db_path}`",
+        err=True,
+    )
+    sys.exit(EXIT_ERROR if summary.failed and summary.failed == summary.scanned else EXIT_CLEAN)
+
+
+def _warner(quiet: bool) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        if not quiet:
+            if sys.stderr.isatty():
+                click.echo("\r\033[K", err=True, nl=False)
+            click.echo(f"keyscan: warning: {message}", err=True)
+
+    return warn
+
+
+def _org_progress(quiet: bool) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(p: Any) -> None:
+        slowest = f" · slowest: {p.slowest} ({p.slowest_seconds:.0f} s)" if p.slowest else ""
+        click.echo(
+            f"\r\033[K{p.done}/{p.total} repositories · {p.bytes / 1e6:,.0f} MB · "
+            f"{p.findings} findings · {p.failed} failed{slowest}",
+            err=True,
+            nl=False,
+        )
+
+    return show
+
+
+@main.command("report")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=Path("keyscan.db"),
+    show_default=True,
+    help="The datastore `keyscan org scan` wrote.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the report to this file instead of standard output.",
+)
+@fail_on_option
+@inventory_options
+@click.option(
+    "--max-locations",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="List at most this many locations per finding (the rest are counted).",
+)
+def report(
+    db_path: Path,
+    fmt: str,
+    output: Path | None,
+    fail_on: str | None,
+    inventory_sources: tuple[str, ...],
+    aws_profile: str | None,
+    aws_endpoint_url: str | None,
+    aws_timeout: float,
+    max_locations: int,
+) -> None:
+    """Report an organization scan: one finding per credential, everywhere.
+
+    Every repository, path and commit where each credential appears, from the datastore.
+
+    The datastore holds no secrets (a hint of each: its first characters and length).
+    """
+    from keyscan.findings import sort_findings
+    from keyscan.inventory import AwsOptions
+    from keyscan.model import RepoStatus, ScanResult, ScanStats
+    from keyscan.org.store import Store
+    from keyscan.rules import load_rules
+    from keyscan.scan import cap_locations
+
+    if fail_on in ("active", "root") and not inventory_sources:
+        raise click.UsageError(f"--fail-on {fail_on} needs --inventory")
+    aws = AwsOptions(profile=aws_profile, endpoint_url=aws_endpoint_url, timeout=aws_timeout)
+    inventory = _load_inventory(inventory_sources, aws)
+    try:
+        store = Store(db_path)
+        try:
+            findings = store.findings()
+            repos = store.latest_repos()
+        finally:
+            store.close()
+        rules = load_rules(())
+    except KeyscanError as exc:
+        _fail(exc)
+    if inventory is not None:
+        from keyscan.enrich import enrich
+
+        findings = enrich(findings, inventory)
+    result = ScanResult(
+        findings=sort_findings(findings),
+        stats=ScanStats(
+            sum(r.blobs for r in repos), sum(r.bytes for r in repos), sum(r.seconds for r in repos)
+        ),
+        repositories=[RepoStatus(r.name, r.status, r.error, r.blobs, r.bytes) for r in repos],
+    )
+    cap_locations(result.findings, max_locations)
+    _write_report(result, fmt, rules, output, False, output is None and sys.stdout.isatty())
+    sys.exit(_exit_code(result, fail_on))

@@ -56,6 +56,7 @@ class Provenance:
     email: str | None = None
     date: str | None = None
     reachable: bool | None = None
+    repo: str | None = None  # organization scans: the repository it was seen in
 
 
 @dataclass(slots=True)
@@ -170,6 +171,17 @@ class ScanStats:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class RepoStatus:
+    """An organization scan's latest outcome for one repository."""
+
+    name: str
+    status: str  # "done" | "failed"
+    error: str | None
+    blobs: int
+    bytes: int
+
+
 @dataclass(slots=True)
 class ScanResult:
     findings: list[Finding]
@@ -177,3 +189,4 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
     # Findings held back by a baseline, allow-list or inline comment: counted, never lost.
     suppressed: list[Finding] = field(default_factory=list)
+    repositories: list[RepoStatus] | None = None  # organization reports only

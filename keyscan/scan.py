@@ -190,13 +190,13 @@ def _state(
 def _finish(state: ScanState, started: float) -> ScanResult:
     findings, suppressed = apply(group_sightings(state.sightings), state.options.suppression)
     if state.options.max_locations is not None:
-        _cap_locations(findings, state.options.max_locations)
-        _cap_locations(suppressed, state.options.max_locations)
+        cap_locations(findings, state.options.max_locations)
+        cap_locations(suppressed, state.options.max_locations)
     state.stats.seconds = time.perf_counter() - started
     return ScanResult(findings, state.stats, state.warnings, suppressed)
 
 
-def _cap_locations(findings: list[Finding], cap: int) -> None:
+def cap_locations(findings: list[Finding], cap: int) -> None:
     for finding in findings:
         if len(finding.locations) > cap:
             finding.omitted_locations = len(finding.locations) - cap

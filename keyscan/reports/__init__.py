@@ -48,6 +48,8 @@ def location_dict(location: Location) -> dict[str, Any]:
         "column": location.column,
         "decoded": list(location.decoded),
     }
+    if p.repo is not None:
+        result["repo"] = p.repo
     if p.source == "git":
         result.update(
             kind=p.kind,
@@ -74,6 +76,8 @@ def describe_location(location: Location) -> str:
             where = f"note on {where}"
     if location.decoded:
         where += f" [{' › '.join(location.decoded)}]"
+    if p.repo is not None:
+        where = f"{p.repo}: {where}"
     facts = []
     if p.commit and p.kind not in ("commit message", "tag message"):
         facts.append(f"commit {p.commit[:12]}")

@@ -9,7 +9,7 @@ from keyscan.reports import ReportOptions, finding_dict, suppressed_counts, tool
 
 
 def render_json(result: ScanResult, options: ReportOptions) -> str:
-    document = {
+    document: dict[str, object] = {
         "version": 1,
         "tool": tool_dict(),
         "findings": [finding_dict(f, options) for f in result.findings],
@@ -20,6 +20,16 @@ def render_json(result: ScanResult, options: ReportOptions) -> str:
             "seconds": round(result.stats.seconds, 3),
         },
     }
+    if result.repositories is not None:
+        document["repositories"] = {
+            "scanned": sum(1 for r in result.repositories if r.status == "done"),
+            "failed": [
+                {"name": r.name, "error": r.error}
+                for r in result.repositories
+                if r.status != "done"
+            ],
+            "bytes": sum(r.bytes for r in result.repositories),
+        }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -88,4 +88,9 @@ def render_text(result: ScanResult, options: ReportOptions) -> str:
     held = describe_suppressed(result)
     if held:
         out.append(held)
+    if result.repositories is not None:
+        failed = [r for r in result.repositories if r.status != "done"]
+        done = len(result.repositories) - len(failed)
+        out.append(f"{done:,} repositories scanned, {len(failed)} failed")
+        out.extend(f"  failed: {r.name}: {r.error}" for r in failed)
     return "\n".join(out) + "\n"
