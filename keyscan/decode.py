@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from keyscan import hsdb
+
 Warn = Callable[[str], None]
 
 MAX_DEPTH = 4  # containers inside containers
@@ -86,12 +88,13 @@ def _triggers() -> list[tuple[str, bytes]]:
     out += [
         ("url", rb"%2[BbFf]"),
         ("url", rb"%3[Dd]"),
+        # Only escapes of what keys are made of beyond letters and digits: / + =
         ("escape", rb"\\/"),
-        ("escape", rb"\\u00[0-9A-Fa-f]{2}"),
-        ("escape", rb"\\x[0-9A-Fa-f]{2}"),
-        ("html", rb"&#[0-9]{2,3};"),
-        ("html", rb"&#[xX][0-9A-Fa-f]{2};"),
-        ("html", rb"&(?:sol|plus|equals|amp);"),
+        ("escape", rb"\\u00(?:2[BbFf]|3[Dd])"),
+        ("escape", rb"\\x(?:2[BbFf]|3[Dd])"),
+        ("html", rb"&#(?:43|47|61);"),
+        ("html", rb"&#[xX]0*(?:2[BbFf]|3[Dd]);"),
+        ("html", rb"&(?:sol|plus|equals);"),
     ]
     for word in (b"AKIA", b"ASIA", b"aws_", b"AWS_", b"ABSK"):
         out.append(("utf16", _literal(b"\0".join(bytes([c]) for c in word) + b"\0")))
@@ -103,29 +106,16 @@ TRIGGERS = _triggers()
 KINDS = tuple(dict.fromkeys(kind for kind, _ in TRIGGERS))
 
 
-def _hyperscan() -> Any:
-    try:
-        import hyperscan
-    except ImportError:
-        return None
-    return hyperscan
-
-
 class Decoder:
     """Finds which decodings a blob may need, in one pass, and expands the blob."""
 
     def __init__(self, engine: str = "auto") -> None:
         self._hs_db: Any = None
-        hs = _hyperscan() if engine != "regex" else None
+        hs = hsdb.hyperscan() if engine != "regex" else None
         if hs is not None:
-            db = hs.Database(mode=hs.HS_MODE_BLOCK)
-            db.compile(
-                expressions=[p for _, p in TRIGGERS],
-                ids=list(range(len(TRIGGERS))),
-                elements=len(TRIGGERS),
-                flags=[hs.HS_FLAG_SINGLEMATCH] * len(TRIGGERS),
-            )
-            self._hs_db = db
+            patterns = [p for _, p in TRIGGERS]
+            flags = [hs.HS_FLAG_SINGLEMATCH] * len(TRIGGERS)
+            self._hs_db = hsdb.block_database(hs, patterns, flags)
         # Without hyperscan: one search per trigger (each fast: a literal, or a regex that
         # starts with one); a single alternation of them all would be far slower.
         self._searches = [(kind, re.compile(p).search) for kind, p in TRIGGERS]

@@ -17,11 +17,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from keyscan.decode import Decoder
 from keyscan.findings import Detection, Sighting, detect
 from keyscan.matcher import Matcher
 from keyscan.model import Blob, Provenance
 from keyscan.rules import Rule
-from keyscan.scan import Progress, ScanOptions, ScanState
+from keyscan.scan import Progress, ScanOptions, ScanState, detect_blob
 from keyscan.sources import files, git
 
 # Below this much content, forking workers costs more than it saves.
@@ -42,12 +43,13 @@ _worker_counters: Any = None
 # One of each per worker process, reused across its batches (a pool serves one repository).
 _worker_cat_file: git.CatFile | None = None
 _worker_matcher: Matcher | None = None
+_worker_decoder: Decoder | None = None
 
 
 def _init_worker(counters: Any) -> None:
-    global _worker_counters, _worker_cat_file, _worker_matcher
+    global _worker_counters, _worker_cat_file, _worker_matcher, _worker_decoder
     _worker_counters = counters
-    _worker_cat_file = _worker_matcher = None  # nothing inherited from a forked parent
+    _worker_cat_file = _worker_matcher = _worker_decoder = None  # nothing from a forked parent
 
 
 def _cat_file(repo: git.Repo) -> git.CatFile:
@@ -66,20 +68,29 @@ def _matcher(rules: Sequence[Rule], options: ScanOptions) -> Matcher:
     return _worker_matcher
 
 
+def _decoder(options: ScanOptions) -> Decoder | None:
+    global _worker_decoder
+    if _worker_decoder is None and options.decode:
+        _worker_decoder = Decoder(options.engine)
+    return _worker_decoder
+
+
 def _scan_objects(
     repo: git.Repo,
     batch: bytes,
     rules: Sequence[Rule],
     options: ScanOptions,
     matcher: Matcher | None = None,
+    decoder: Decoder | None = None,
 ) -> tuple[list[_Hit], list[str], list[bytes]]:
     """Read a batch of objects (`oid\\n` lines) through cat-file and match them: a worker's
-    task, or (given the driver's `matcher`) the whole scan of a small repository in this
-    process. Returns hits, warnings and objects that were unread."""
+    task, or (given the driver's `matcher` and `decoder`) the whole scan of a small
+    repository in this process. Returns hits, warnings and objects that were unread."""
     oids = batch.split()
     counters = _worker_counters  # set only in worker processes
     in_worker = counters is not None
-    matcher = matcher or _matcher(rules, options)
+    if matcher is None:
+        matcher, decoder = _matcher(rules, options), _decoder(options)
     by_id = {rule.id: rule for rule in matcher.rules}
     warnings: list[str] = []
     failed: list[bytes] = []
@@ -93,16 +104,21 @@ def _scan_objects(
         detections: list[Detection] = []
         if obj.data is not None:  # the common case: one chunk, and most have no hit
             data = prepare(obj.data)
-            matches = scan(data) if data is not None else None
-            if matches:
-                assert data is not None
-                detections = detect(Blob(data, placeholder), matches, by_id, options.findings)
+            if data is None:
+                pass
+            elif decoder is not None:
+                name = obj.oid.decode()
+                detections = detect_blob(Blob(data, placeholder), matcher, by_id, options,
+                                         decoder, warnings.append, name)  # fmt: skip
+            else:
+                matches = scan(data)
+                if matches:
+                    detections = detect(Blob(data, placeholder), matches, by_id, options.findings)
         else:
             assert obj.stream is not None
             for blob in files.read_chunks(obj.stream, placeholder):
-                matches = scan(blob.data)
-                if matches:
-                    detections.extend(detect(blob, matches, by_id, options.findings))
+                detections += detect_blob(blob, matcher, by_id, options, decoder,
+                                          warnings.append, obj.oid.decode())  # fmt: skip
         if detections:
             found += len(detections)
             header = obj.data if obj.kind != b"blob" else None
@@ -180,8 +196,9 @@ def _run_workers(
             break
     else:
         found, warnings, unread = _scan_objects(
-            history.repo, bytes(objects.lines), state.rules, state.options, state.matcher
-        )
+            history.repo, bytes(objects.lines), state.rules, state.options, state.matcher,
+            state.decoder,
+        )  # fmt: skip
         state.warnings.extend(warnings)
         return found, unread
 

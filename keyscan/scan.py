@@ -88,16 +88,18 @@ def detect_blob(
     options: ScanOptions,
     decoder: Decoder | None,
     warn: Callable[[str], None],
+    name: str | None = None,
 ) -> list[Detection]:
     """A blob's detections, and those in what decoding finds inside it (archive members,
-    base64 runs...) that its plain bytes do not already show at the same line."""
+    base64 runs...) that its plain bytes do not already show at the same line. `name` names
+    the blob in warnings (default: its path)."""
     matches = matcher.scan(blob.data)
     found = detect(blob, matches, by_id, options.findings) if matches else []
     if decoder is None:
         return found
     seen = {(d.rule_id, d.key_id, d.secret, d.line) for d in found}
     whole = blob.offset == 0 and blob.owned_to is None
-    name = blob.provenance.path or ""
+    name = name or blob.provenance.path or ""
     for derived in decoder.expand(blob.data, warn, name, containers=whole):
         data = files.prepare(derived.data)
         if data is None:
