@@ -82,6 +82,10 @@ def _literal(text: bytes) -> bytes:
 def _triggers() -> list[tuple[str, bytes]]:
     """(decoding, hyperscan-and-`re` pattern) pairs."""
     out = [("base64", _literal(form)) for word in _MARKERS for form in _base64_forms(word)]
+    # Encoded twice (a base64 value inside a base64'd file): the forms of the forms.
+    for word in (b"AKIA", b"ASIA", b"aws_", b"AWS_"):
+        for form in _base64_forms(word):
+            out += [("base64", _literal(f)) for f in _base64_forms(form) if len(f) >= 4]
     # A value the size of an encoded secret (40 bytes: 54 characters and ==), e.g. a
     # Kubernetes Secret's AWS_SECRET_ACCESS_KEY.
     out.append(("base64", rb"[^A-Za-z0-9+/][A-Za-z0-9+/]{54}=="))
@@ -99,6 +103,8 @@ def _triggers() -> list[tuple[str, bytes]]:
     for word in (b"AKIA", b"ASIA", b"aws_", b"AWS_", b"ABSK"):
         out.append(("utf16", _literal(b"\0".join(bytes([c]) for c in word) + b"\0")))
         out.append(("utf16", _literal(b"\0" + b"\0".join(bytes([c]) for c in word))))
+    # A key ID inside binary content (SQLite, .pyc), maybe glued to the bytes around it.
+    out += [("binary", rb"(?:AKIA|ASIA)[A-Z2-7]{16}")]
     return out
 
 
@@ -141,12 +147,18 @@ class Decoder:
         """Every derived content of `data` (not `data` itself), depth first. `containers`:
         whether `data` is whole (a chunk of a large file is not an archive)."""
         budget = _Budget(warn, name)
-        yield from self._expand(data, (), 0 if containers else MAX_DEPTH, 0, budget)
+        yield from self._expand(data, (), 0, 0, budget, containers)
 
     def _expand(
-        self, data: bytes, steps: tuple[str, ...], depth: int, encodings: int, budget: _Budget
-    ) -> Iterator[Derived]:
-        members = _container(data, steps, budget) if depth < MAX_DEPTH else None
+        self, data: bytes, steps: tuple[str, ...], depth: int, encodings: int, budget: _Budget,
+        containers: bool = True,
+    ) -> Iterator[Derived]:  # fmt: skip
+        members = None
+        if containers and is_container(data):
+            if depth >= MAX_DEPTH:
+                budget.stop(f"archives nested deeper than {MAX_DEPTH} levels are not opened", steps)
+            else:
+                members = _container(data, steps, budget)
         if members is not None:
             for member, label in members:
                 inner = (*steps, label)
@@ -175,6 +187,8 @@ class Decoder:
         if "utf16" in kinds:
             for run_line, run in _utf16_runs(data):
                 yield Derived(run, (*steps, "utf-16"), run_line)
+        if "binary" in kinds and b"\0" in data[:8192]:
+            yield Derived(_strings(data), (*steps, "strings"))
 
 
 # --- Containers -----------------------------------------------------------------------------
@@ -196,6 +210,19 @@ class _Budget:
             self.warned = True
 
 
+def is_container(data: bytes) -> bool:
+    """Whether `data` starts as an archive or a compressed file does (checked well enough
+    that random bytes, e.g. decoded base64 noise, almost never pass)."""
+    head = data[:10]
+    return (
+        (head[:3] == b"\x1f\x8b\x08" and len(head) > 3 and head[3] < 0x20)
+        or (head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY")
+        or head[:6] == b"\xfd7zXZ\x00"
+        or head[:4] == b"PK\x03\x04"
+        or (len(data) > 262 and data[257:262] == b"ustar")
+    )
+
+
 def _container(
     data: bytes, steps: tuple[str, ...], budget: _Budget
 ) -> list[tuple[bytes, str]] | None:
@@ -215,13 +242,21 @@ def _container(
             return _zip_members(data, steps, budget)
         if len(data) > 262 and data[257:262] == b"ustar":
             return _tar_members(data, steps, budget)
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, zipfile.BadZipFile,
-            tarfile.TarError, NotImplementedError, RuntimeError) as exc:  # fmt: skip
-        budget.warn(
-            f"{' › '.join((budget.name or 'content', *steps))}: cannot be unpacked "
-            f"({type(exc).__name__}); scanned as it is"
-        )
+    except _UNPACK_ERRORS as exc:
+        if not steps or steps[-1] != "base64":  # decoded noise that looked like an archive
+            budget.warn(
+                f"{' › '.join((budget.name or 'content', *steps))}: cannot be unpacked "
+                f"({_reason(exc)}); scanned as it is"
+            )
     return None
+
+
+_UNPACK_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, zipfile.BadZipFile,
+                  tarfile.TarError, NotImplementedError, RuntimeError)  # fmt: skip
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _inflate(
@@ -249,8 +284,15 @@ def _zip_members(data: bytes, steps: tuple[str, ...], budget: _Budget) -> list[t
                 budget.stop(f"more than {MAX_MEMBERS} members", steps)
                 break
             cap = min(budget.left, max(RATIO_GRACE, info.compress_size * MAX_RATIO))
-            with archive.open(info) as member:
-                content = member.read(cap + 1)  # the header's size may lie
+            try:
+                with archive.open(info) as member:
+                    content = member.read(cap + 1)  # the header's size may lie
+            except _UNPACK_ERRORS as exc:  # one bad member: the others are still scanned
+                budget.warn(
+                    f"{' › '.join((budget.name or 'content', *steps, info.filename))}: cannot "
+                    f"be unpacked ({_reason(exc)}); skipped"
+                )
+                continue
             if len(content) > cap:
                 budget.stop(f"zip member {info.filename} over the size or ratio limit", steps)
                 break
@@ -345,16 +387,19 @@ def _decode_text(data: bytes, kinds: set[str]) -> Iterator[Derived]:
 def _base64(data: bytes) -> Iterator[Derived]:
     pieces: list[bytes] = []
     last = 0
+    counted = lines = 0  # newlines in data[:counted], counted forward only once
     for m in _BASE64_RUN.finditer(data):
         decoded = _b64decode(m[0])
         if decoded is None:
             continue
-        if _container_magic(decoded) or b"\n" in decoded or len(decoded) > MAX_INLINE:
+        archive = is_container(decoded)
+        if archive or b"\n" in decoded or len(decoded) > MAX_INLINE:
             # Content of its own (a file, a compressed value): placed at the run's line.
-            line = data.count(b"\n", 0, m.start())
-            column = m.start() - (data.rfind(b"\n", 0, m.start()) + 1)
-            if _container_magic(decoded) or _printable(decoded):
-                yield Derived(decoded, ("base64",), line, column)
+            if archive or _printable(decoded):
+                lines += data.count(b"\n", counted, m.start())
+                counted = m.start()
+                column = m.start() - (data.rfind(b"\n", 0, m.start()) + 1)
+                yield Derived(decoded, ("base64",), lines, column)
             continue
         if _printable(decoded):
             pieces += (data[last : m.start()], decoded)
@@ -387,11 +432,6 @@ def _printable(decoded: bytes) -> bool:
     return good >= 0.95 * len(decoded)
 
 
-def _container_magic(data: bytes) -> bool:
-    head = data[:6]
-    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"PK\x03\x04"))
-
-
 _UTF16_RUN = re.compile(rb"(?:[\x09\x0a\x0d\x20-\x7e]\x00){8,}|(?:\x00[\x09\x0a\x0d\x20-\x7e]){8,}")
 
 
@@ -401,3 +441,15 @@ def _utf16_runs(data: bytes) -> Iterator[tuple[int, bytes]]:
         run = m[0]
         codec = "utf-16-le" if run[1] == 0 else "utf-16-be"
         yield data.count(b"\n", 0, m.start()), run.decode(codec, "replace").encode("utf-8")
+
+
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t]{6,}")
+_GLUED_KEY_ID = re.compile(rb"(?:AKIA|ASIA)[A-Z2-7]{16}")
+
+
+def _strings(data: bytes) -> bytes:
+    """Printable runs of binary content, one per line (as `strings` prints them), with key
+    IDs split from the bytes glued to them (a SQLite record's neighbouring column, a .pyc's
+    next constant), so that their boundaries hold."""
+    runs = (m[0] for m in _PRINTABLE_RUN.finditer(data))
+    return b"\n".join(_GLUED_KEY_ID.sub(rb"\n\g<0>\n", run) for run in runs)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from keyscan.decode import Decoder
+from keyscan.decode import Decoder, is_container
 from keyscan.errors import SourceError
 from keyscan.findings import Detection, FindingOptions, Sighting, detect, group_sightings
 from keyscan.matcher import Matcher
@@ -98,8 +98,12 @@ def detect_blob(
     if decoder is None:
         return found
     seen = {(d.rule_id, d.key_id, d.secret, d.line) for d in found}
+    plain = {(d.rule_id, d.key_id, d.secret) for d in found}
     whole = blob.offset == 0 and blob.owned_to is None
     name = name or blob.provenance.path or ""
+    decoded: list[Detection] = []
+    # Steps of the archives (and compressed tar files) whose bytes showed a credential plainly.
+    archives: set[tuple[str, ...]] = {()} if whole and is_container(blob.data) else set()
     for derived in decoder.expand(blob.data, warn, name, containers=whole):
         data = files.prepare(derived.data)
         if data is None:
@@ -107,12 +111,30 @@ def detect_blob(
         matches = matcher.scan(data)
         if not matches:
             continue
+        if is_container(data):
+            archives.add(derived.steps)
         inner = Blob(data, blob.provenance, line=blob.line + derived.line, column=derived.column)
+        lines_kept = derived.steps[-1] != "strings"  # strings: lines of its own making
         for d in detect(inner, matches, by_id, options.findings):
             key = (d.rule_id, d.key_id, d.secret, d.line)
-            if key not in seen:
-                seen.add(key)
-                found.append(replace(d, decoded=derived.steps))
+            if key in seen or (not lines_kept and key[:3] in plain):
+                continue
+            seen.add(key)
+            decoded.append(replace(d, decoded=derived.steps))
+    found += decoded
+    if archives:
+        # An archive that stores members as they are (tar; zip "stored") shows their bytes
+        # plainly too: only the member's location, with its own lines, is reported.
+        members: dict[tuple[str | None, ...], set[tuple[str, ...]]] = {}
+        for d in decoded:
+            members.setdefault((d.rule_id, d.key_id, d.secret), set()).add(d.decoded)
+
+        def in_member(d: Detection) -> bool:
+            n = len(d.decoded)
+            chains = members.get((d.rule_id, d.key_id, d.secret), set())
+            return any(len(c) > n and c[:n] == d.decoded for c in chains)
+
+        found = [d for d in found if d.decoded not in archives or not in_member(d)]
     # A pair found decoded holds what the plain bytes showed alone (a key ID next to a
     # URL-encoded secret): the lone half at that line is the pair's, not a finding of its own.
     pairs = {(d.key_id, d.line) for d in found if d.kind is Kind.ACCESS_KEY_PAIR}
