@@ -831,6 +831,8 @@ def org_scan(
     if sys.stderr.isatty() and not quiet:
         click.echo("\r\033[K", err=True, nl=False)
     skipped = f", {summary.skipped} done before the interruption" if summary.skipped else ""
+    if summary.objects_skipped:
+        skipped += f", {summary.objects_skipped:,} objects known clean not read again"
     click.echo(
         f"keyscan: {summary.scanned - summary.failed} repositories scanned, {summary.failed} "
         f"failed{skipped}, into {db_path}; see them with `keyscan report --db {db_path}`",

@@ -191,15 +191,26 @@ def _run_workers(
     objects = history.objects
     jobs = state.options.jobs or os.cpu_count() or 1
     # Small repositories are scanned here: forking workers would cost more than it saves.
+    # Incremental scans (state.skip) run here too: they know which objects to leave out only
+    # once the listing is complete.
     for _ in listing:
-        if objects.total_bytes >= PARALLEL_MIN_BYTES and jobs > 1:
+        if objects.total_bytes >= PARALLEL_MIN_BYTES and jobs > 1 and state.skip is None:
             break
     else:
+        batch = bytes(objects.lines)
+        if state.skip is not None:
+            oids = objects.oids()
+            known = state.skip(oids)
+            if known:
+                batch = b"".join(oid + b"\n" for oid in oids if oid not in known)
+                state.stats.skipped += len(known)
         found, warnings, unread = _scan_objects(
-            history.repo, bytes(objects.lines), state.rules, state.options, state.matcher,
-            state.decoder,
-        )  # fmt: skip
+            history.repo, batch, state.rules, state.options, state.matcher, state.decoder
+        )
         state.warnings.extend(warnings)
+        if state.skip is not None:
+            left_out = known | {hit.oid for hit in found} | set(unread) | set(objects.unreadable)
+            state.clean.extend(oid for oid in oids if oid not in left_out)
         return found, unread
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"

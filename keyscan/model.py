@@ -169,6 +169,7 @@ class ScanStats:
     blobs: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    skipped: int = 0  # objects an incremental scan knew to be clean and did not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +191,5 @@ class ScanResult:
     # Findings held back by a baseline, allow-list or inline comment: counted, never lost.
     suppressed: list[Finding] = field(default_factory=list)
     repositories: list[RepoStatus] | None = None  # organization reports only
+    # Incremental scans: objects read and found clean, to be skipped next time.
+    clean_objects: list[bytes] = field(default_factory=list)

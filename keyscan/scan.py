@@ -60,6 +60,10 @@ class ScanState:
     progress: ProgressCallback | None
     matcher: Matcher
     decoder: Decoder | None = None
+    # Incremental scans: which of the listed objects are known clean (read no more), and the
+    # objects this scan read and found clean.
+    skip: Callable[[list[bytes]], set[bytes]] | None = None
+    clean: list[bytes] = field(default_factory=list)
     sightings: list[Sighting] = field(default_factory=list)
     stats: ScanStats = field(default_factory=ScanStats)
     warnings: list[str] = field(default_factory=list)
@@ -194,14 +198,22 @@ def scan_repo(
     rules: Sequence[Rule],
     options: ScanOptions,
     progress: ProgressCallback | None = None,
+    skip: Callable[[list[bytes]], set[bytes]] | None = None,
 ) -> ScanResult:
-    """Scan one repository the caller has opened (a hook's: git names it, not a path)."""
+    """Scan one repository the caller has opened (a hook's: git names it, not a path).
+
+    `skip` makes the scan incremental: given the listed objects, it names those known clean
+    (not read again); the result lists the objects read and found clean.
+    """
     from keyscan.history import scan_repository
 
     started = time.perf_counter()
     state = _state(rules, options, progress)
+    state.skip = skip
     scan_repository(state, repo, repo.work_tree or repo.git_dir)
-    return _finish(state, started)
+    result = _finish(state, started)
+    result.clean_objects = state.clean
+    return result
 
 
 def _state(

@@ -662,3 +662,57 @@ class TestDask:
         local, dask = report_json(local_run[1]), report_json(db)
         assert comparable(dask) == comparable(local)
         assert repositories(dask) == repositories(local)
+
+
+class TestIncremental:
+    def test_unchanged_organization_skips_blobs_and_a_new_commit_is_scanned(
+        self, tmp_path: Path
+    ) -> None:
+        """Run 2 over an unchanged organization skips the blobs run 1 scanned (same
+        findings); after a new commit, run 3 scans its blob and finds its key."""
+        root = tmp_path / "org"
+        repos, own = [], []
+        shared = keys.key_id()
+        for name in ("a", "b", "c"):
+            repo = GitRepo.init(root / name)
+            own.append(keys.key_id())
+            repo.write("README.md", f"# {name}\n" + "lorem ipsum dolor sit amet\n" * 50)
+            commit_file(repo, "shared.env", env_text(shared))
+            commit_file(repo, "own.env", env_text(own[-1]))
+            repos.append(repo)
+        db = tmp_path / "k.db"
+
+        first = org_scan(str(root), "-j", "2", "--no-worktree", db=db)
+        assert first.returncode == 0, first.stderr
+        report_1 = report_json(db)
+        runs_1 = [r for r in scan_rows(db) if r[0] == 1]
+        assert all(r[3] > 0 and r[5] == 0 for r in runs_1)  # blobs scanned, none skipped
+
+        second = org_scan(str(root), "-j", "2", "--no-worktree", db=db)
+        assert second.returncode == 0, second.stderr
+        runs_2 = [r for r in scan_rows(db) if r[0] == 2]
+        assert len(runs_2) == 3
+        # Blobs that held findings may be scanned again (their locations are needed); every
+        # repository has clean blobs (README, trees, commits) that must be skipped.
+        assert all(r[5] > 0 for r in runs_2), runs_2
+        assert sum(r[5] for r in runs_2) > 0
+        # The last line says how many were not read again (its wording is the CLI's own).
+        assert f" {sum(r[5] for r in runs_2)} " in second.stderr.splitlines()[-1], second.stderr
+        assert comparable(report_json(db)) == comparable(report_1)
+
+        later = keys.key_id()
+        added = commit_file(repos[1], "later.env", env_text(later))
+        third = org_scan(str(root), "-j", "2", "--no-worktree", db=db)
+        assert third.returncode == 0, third.stderr
+        report_3 = report_json(db)
+        assert where(report_3, later) == [(str(repos[1].path), "git", "later.env", added, 3, 21)]
+        for key, repo in zip(own, repos, strict=True):
+            assert [loc["repo"] for loc in where_locations(report_3, key)] == [str(repo.path)]
+        runs_3 = {r[1]: r for r in scan_rows(db) if r[0] == 3}
+        assert runs_3[str(repos[1].path)][3] >= 1  # at least the new blob was read
+        assert runs_3[str(repos[0].path)][5] > 0
+
+
+def where_locations(report: dict, key: str) -> list[dict]:  # type: ignore[type-arg]
+    [finding] = [f for f in report["findings"] if f["key_id"] == key]
+    return list(finding["locations"])

@@ -8,8 +8,10 @@ the results come back here, to the one process that writes the datastore.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,12 +35,14 @@ class RepoOutcome:
     record: RepoRecord
     findings: list[Finding] | None  # None: the scan failed
     warnings: list[str] = field(default_factory=list)
+    clean: list[bytes] = field(default_factory=list)  # objects read and found clean
 
 
 @dataclass(slots=True)
 class OrgProgress:
     total: int = 0
     done: int = 0
+    objects_skipped: int = 0
     failed: int = 0
     bytes: int = 0
     findings: int = 0
@@ -54,6 +58,7 @@ class OrgSummary:
     failed: int
     skipped: int  # already done in the resumed run
     bytes: int
+    objects_skipped: int = 0  # known clean from earlier scans: not read again
 
 
 def rules_version(rules: Sequence[Rule], options: ScanOptions) -> str:
@@ -68,9 +73,14 @@ def rules_version(rules: Sequence[Rule], options: ScanOptions) -> str:
 
 
 def scan_one(
-    source: RepoSource, rules: Sequence[Rule], options: ScanOptions, clone_dir: str
-) -> RepoOutcome:
-    """One repository, start to end; never raises: a broken repository is an outcome."""
+    source: RepoSource, rules: Sequence[Rule], options: ScanOptions, clone_dir: str,
+    db: str | None = None, version: str = "",
+) -> RepoOutcome:  # fmt: skip
+    """One repository, start to end; never raises: a broken repository is an outcome.
+
+    With the datastore's path `db` (readable here: a local worker), objects it records as
+    scanned clean under this rules `version` are not read again.
+    """
     started = time.perf_counter()
     path = source.path
     try:
@@ -80,7 +90,8 @@ def scan_one(
         repo = git.open_repo(path)
         if repo is None:
             raise KeyscanError(f"{path} is not a git repository (or not its top folder)")
-        result = scan_repo(repo, rules, options)
+        skip = known_clean(db, version) if db else None
+        result = scan_repo(repo, rules, options, skip=skip)
     except (KeyscanError, OSError) as exc:
         record = RepoRecord(source.name, "failed", str(exc), 0, 0, 0, time.perf_counter() - started)
         return RepoOutcome(replace(source, path=path), record, None)
@@ -89,8 +100,33 @@ def scan_one(
         record = RepoRecord(source.name, "failed", error, 0, 0, 0, time.perf_counter() - started)
         return RepoOutcome(replace(source, path=path), record, None)
     stats = result.stats
-    record = RepoRecord(source.name, "done", None, stats.blobs, stats.bytes, 0, stats.seconds)
-    return RepoOutcome(replace(source, path=path), record, result.findings, result.warnings)
+    record = RepoRecord(
+        source.name, "done", None, stats.blobs, stats.bytes, stats.skipped, stats.seconds
+    )
+    return RepoOutcome(
+        replace(source, path=path), record, result.findings, result.warnings,
+        result.clean_objects,
+    )  # fmt: skip
+
+
+def known_clean(db: str, version: str) -> Callable[[list[bytes]], set[bytes]]:
+    """Which of a repository's objects the datastore records as scanned clean: read-only,
+    beside the process that writes it (WAL mode lets both proceed)."""
+
+    def lookup(oids: list[bytes]) -> set[bytes]:
+        known: set[bytes] = set()
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)) as c:
+            for start in range(0, len(oids), 500):
+                chunk = oids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = c.execute(
+                    f"SELECT oid FROM scanned_blobs WHERE rules_version=? AND oid IN ({marks})",
+                    (version, *chunk),
+                )
+                known.update(bytes(oid) for (oid,) in rows)
+        return known
+
+    return lookup
 
 
 class _LocalPool:
@@ -174,10 +210,15 @@ def scan_organization(
     pool = _DaskPool(dask_scheduler) if dask_scheduler else _LocalPool(jobs)
     state = OrgProgress(total=len(todo))
     running: dict[Any, tuple[RepoSource, float]] = {}
+    # Local workers read the datastore to skip what earlier runs found clean; Dask workers
+    # may be on other machines: they scan everything.
+    db = None if dask_scheduler else str(store.path.absolute())
     cancelled = True
     try:
         for source in todo:
-            running[pool.submit(source, rules, per_repo, clone_dir)] = (source, time.monotonic())
+            running[pool.submit(source, rules, per_repo, clone_dir, db, version)] = (
+                source, time.monotonic()
+            )  # fmt: skip
         while running:
             for future in pool.wait(list(running)):
                 running.pop(future)
@@ -190,7 +231,9 @@ def scan_organization(
         cancelled = False
     finally:
         pool.close(cancel=cancelled)
-    return OrgSummary(run_id, state.done, state.failed, len(done), state.bytes)
+    return OrgSummary(
+        run_id, state.done, state.failed, len(done), state.bytes, state.objects_skipped
+    )
 
 
 def _record(
@@ -199,9 +242,10 @@ def _record(
 ) -> None:  # fmt: skip
     source = outcome.source
     store.record(run_id, outcome.record, source.path, source.url, outcome.findings,
-                 rules_version=version)  # fmt: skip
+                 outcome.clean, version)  # fmt: skip
     state.done += 1
     state.bytes += outcome.record.bytes
+    state.objects_skipped += outcome.record.skipped_blobs
     if outcome.record.status == "failed":
         state.failed += 1
         warn(f"{source.name}: {outcome.record.error}; skipped, and the run goes on")
