@@ -154,31 +154,27 @@ def submodule_paths(repo: Repo) -> list[str]:
 class ObjectList:
     """Object IDs to scan, in pack order (so reading them streams through the packs).
 
-    Kept compact, as one byte string of `oid\\n` lines (what cat-file reads) and an array of
-    sizes: a large repository lists millions of objects.
+    Kept compact, as one byte string of `oid\\n` lines (what cat-file reads), an array of sizes
+    and one byte of type per object: a large repository lists millions of objects.
     """
 
     def __init__(self) -> None:
         self.lines = bytearray()
         self.width = 0  # bytes per line: 41 for SHA-1, 65 for SHA-256
         self.sizes = array.array("q")
+        self.kinds = bytearray()  # the first letter of each object's type: b, c or t
         self.total_bytes = 0
-        self.commits: set[bytes] = set()  # every commit listed (for reachability)
-        self.tags: set[bytes] = set()
         self.unreadable: list[bytes] = []  # listed by git but not readable
 
     def __len__(self) -> int:
         return len(self.sizes)
 
     def add(self, kind: bytes, oid: bytes, size: int) -> None:
-        if kind == b"commit":
-            self.commits.add(oid)
-        elif kind == b"tag":
-            self.tags.add(oid)
         self.width = self.width or len(oid) + 1
         self.lines += oid
         self.lines += b"\n"
         self.sizes.append(size)
+        self.kinds += kind[:1]
         self.total_bytes += size
 
     def add_listing(self, text: bytes) -> None:
@@ -195,9 +191,26 @@ class ObjectList:
         self.lines += b"\n".join(oids) + b"\n"
         numbers = [int(size) for size in sizes]
         self.sizes.extend(numbers)
+        self.kinds += bytes(kind[0] for kind in kinds)
         self.total_bytes += sum(numbers)
-        self.commits.update(oid for kind, oid in zip(kinds, oids, strict=True) if kind == b"commit")
-        self.tags.update(oid for kind, oid in zip(kinds, oids, strict=True) if kind == b"tag")
+
+    def of_kind(self, kind: bytes) -> set[bytes]:
+        """The objects of one type (b"commit", b"tag", b"blob")."""
+        code, width, found = kind[:1], self.width, set()
+        at = self.kinds.find(code)
+        while at >= 0:
+            found.add(bytes(self.lines[at * width : (at + 1) * width - 1]))
+            at = self.kinds.find(code, at + 1)
+        return found
+
+    @property
+    def commits(self) -> set[bytes]:
+        """Every commit listed (for reachability)."""
+        return self.of_kind(b"commit")
+
+    @property
+    def tags(self) -> set[bytes]:
+        return self.of_kind(b"tag")
 
     def chunk(self, start: int, stop: int) -> bytes:
         """Objects [start, stop) as `oid\\n` lines."""
