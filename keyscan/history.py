@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keyscan.decode import Decoder
+from keyscan.errors import SourceError
 from keyscan.findings import Detection, Sighting, detect
 from keyscan.matcher import Matcher
 from keyscan.model import Blob, Provenance
@@ -267,6 +268,8 @@ def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "
     try:
         hits, failed = _run_workers(state, history, listing)
         objects = history.objects
+        if not len(objects) and not options.revs:
+            _check_readable(repo, path, objects)
         for oid in objects.unreadable:
             state.warnings.append(f"git cannot read object {oid.decode('ascii', 'replace')} in "
                                   f"{path}; skipped, and the scan goes on")  # fmt: skip
@@ -312,6 +315,29 @@ def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "
                 continue
             sub_prefix = f"{prefix}/{sub}".lstrip("/")
             scan_repository(state, sub_repo, os.path.join(path, sub), sub_prefix)
+
+
+def _check_readable(repo: git.Repo, path: str, objects: git.ObjectList) -> None:
+    """An object database git lists nothing readable from, while refs point into it, is
+    missing or corrupt: an error, not a clean repository."""
+    if objects.unreadable or _has_refs(repo.git_dir):
+        raise SourceError(
+            f"git can read none of the objects of {path} ({len(objects.unreadable)} listed as "
+            "unreadable), yet refs point into it: its object database is missing or corrupt; "
+            "check it with `git fsck`"
+        )
+
+
+def _has_refs(git_dir: str) -> bool:
+    """Whether any branch or tag is recorded, read from the files (git's own commands leave
+    out refs whose objects are missing)."""
+    try:
+        with open(os.path.join(git_dir, "packed-refs"), "rb") as handle:
+            if any(line[:1] not in (b"#", b"^", b"") for line in handle):
+                return True
+    except OSError:
+        pass
+    return any(names for _, _, names in os.walk(os.path.join(git_dir, "refs")))
 
 
 def _scan_worktree(state: ScanState, repo: git.Repo, path: str, known: set[bytes]) -> None:

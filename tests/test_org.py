@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -716,3 +717,52 @@ class TestIncremental:
 def where_locations(report: dict, key: str) -> list[dict]:  # type: ignore[type-arg]
     [finding] = [f for f in report["findings"] if f["key_id"] == key]
     return list(finding["locations"])
+
+
+class TestBrokenAndSecret:
+    def test_url_credentials_are_not_stored_in_the_datastore(self, tmp_path: Path) -> None:
+        """A clone URL's user:password never reaches the datastore (repos.url once held the
+        raw URL), though names and messages strip it."""
+        password = "hunter2-" + keys.key_id()[4:12].lower()
+        up = GitRepo.init(tmp_path / "up")
+        commit_file(up, "a.env", env_text(keys.key_id()))
+        listed = tmp_path / "repos.txt"
+        listed.write_text(f"file://bob:{password}@localhost{up.path}\n")
+        db = tmp_path / "k.db"
+        run = org_scan(str(listed), f"http://bob:{password}@127.0.0.1:1/x.git", db=db)
+        assert run.returncode == 0, run.stderr
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            urls = [u for (u,) in conn.execute("SELECT url FROM repos")]
+        assert all(password not in (u or "") for u in urls), urls
+        assert password.encode() not in datastore_bytes(db)
+
+    def test_repository_with_its_objects_gone_is_a_failure_not_clean(self, tmp_path: Path) -> None:
+        """A repository whose refs point to objects that are not there (objects/ emptied, as
+        a half-copied mirror) is a failure, not a clean repository of 0 blobs."""
+        src = GitRepo.init(tmp_path / "src")
+        commit_file(src, "a.env", env_text(keys.key_id()))
+        (tmp_path / "org").mkdir()
+        broken = GitRepo.clone(src, tmp_path / "org" / "broken.git", "--bare")
+        shutil.rmtree(broken.path / "objects")
+        (broken.path / "objects").mkdir()
+        db = tmp_path / "k.db"
+        run = org_scan(str(tmp_path / "org"), db=db)
+        failed = report_json(db)["repositories"]["failed"]
+        assert [r["name"] for r in failed] == [str(broken.path)], run.stderr
+        assert run.returncode == 2  # the only repository failed
+
+    def test_repository_with_a_truncated_pack_is_a_failure_not_clean(self, tmp_path: Path) -> None:
+        """A truncated pack makes every object "missing" to cat-file; keyscan once
+        dropped them silently and reported the repository clean; now it is a failure."""
+        src = GitRepo.init(tmp_path / "src")
+        commit_file(src, "a.env", env_text(keys.key_id()))
+        (tmp_path / "org").mkdir()
+        broken = GitRepo.clone(src, tmp_path / "org" / "packed.git", "--bare")
+        broken.git("repack", "-adq")
+        [pack] = (broken.path / "objects" / "pack").glob("*.pack")
+        with pack.open("r+b") as f:
+            f.truncate(40)
+        db = tmp_path / "k.db"
+        run = org_scan(str(tmp_path / "org"), db=db)
+        failed = report_json(db)["repositories"]["failed"]
+        assert [r["name"] for r in failed] == [str(broken.path)], run.stderr

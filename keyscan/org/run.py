@@ -20,7 +20,7 @@ from typing import Any
 from keyscan import __version__
 from keyscan.errors import KeyscanError
 from keyscan.model import Finding
-from keyscan.org.sources import RepoSource, mirror
+from keyscan.org.sources import RepoSource, mirror, public_url
 from keyscan.org.store import RepoRecord, Store
 from keyscan.rules import Rule
 from keyscan.scan import ScanOptions, scan_repo
@@ -190,24 +190,29 @@ def scan_organization(
     warn: Callable[[str], None] = lambda _: None,
 ) -> OrgSummary:
     version = rules_version(rules, options)
+    jobs = jobs or os.cpu_count() or 1
+    # Connect first: an unreachable scheduler must not leave an empty run behind.
+    pool = _DaskPool(dask_scheduler) if dask_scheduler else _LocalPool(jobs)
     done: set[str] = set()
-    if resume:
-        unfinished = store.unfinished_run()
-        if unfinished is None:
-            raise KeyscanError(f"{store.path} has no interrupted run to resume; drop --resume")
-        run_id, old_version = unfinished
-        if old_version != version:
-            raise KeyscanError(
-                "the interrupted run used other rules or options; run again without --resume"
-            )
-        done = store.done_in_run(run_id)
-    else:
-        run_id = store.start_run(version, [s.name for s in sources])
+    try:
+        if resume:
+            unfinished = store.unfinished_run()
+            if unfinished is None:
+                raise KeyscanError(f"{store.path} has no interrupted run to resume; drop --resume")
+            run_id, old_version = unfinished
+            if old_version != version:
+                raise KeyscanError(
+                    "the interrupted run used other rules or options; run again without --resume"
+                )
+            done = store.done_in_run(run_id)
+        else:
+            run_id = store.start_run(version, [s.name for s in sources])
+    except BaseException:
+        pool.close(cancel=True)
+        raise
     todo = [s for s in sources if s.name not in done]
     # One repository per worker: history within a repository is scanned in that worker.
     per_repo = replace(options, jobs=1)
-    jobs = jobs or os.cpu_count() or 1
-    pool = _DaskPool(dask_scheduler) if dask_scheduler else _LocalPool(jobs)
     state = OrgProgress(total=len(todo))
     running: dict[Any, tuple[RepoSource, float]] = {}
     # Local workers read the datastore to skip what earlier runs found clean; Dask workers
@@ -241,8 +246,9 @@ def _record(
     warn: Callable[[str], None],
 ) -> None:  # fmt: skip
     source = outcome.source
-    store.record(run_id, outcome.record, source.path, source.url, outcome.findings,
-                 outcome.clean, version)  # fmt: skip
+    url = public_url(source.url) if source.url else None  # never a password in the datastore
+    store.record(run_id, outcome.record, source.path, url, outcome.findings, outcome.clean,
+                 version)  # fmt: skip
     state.done += 1
     state.bytes += outcome.record.bytes
     state.objects_skipped += outcome.record.skipped_blobs
