@@ -283,13 +283,14 @@ def setup_peers(venv: Path, wanted: list[str], upgrade: bool) -> dict[str, dict[
 
 
 def tool_command(
-    tool: str, exe: list[str], target: Path, kind: str, report: Path, kf_cache: Path
-) -> list[str]:
+    tool: str, exe: list[str], target: Path, kind: str, report: Path, kf_cache: Path,
+    keyscan_args: list[str] | None = None,
+) -> list[str]:  # fmt: skip
     """The measured command for one tool on one target (kind: history or folder)."""
     t, rep = str(target), str(report)
     if tool == "keyscan":
         mode = "--no-worktree" if kind == "history" else "--no-history"
-        return [*exe, "scan", mode, "-q", "-f", "json", "-o", rep, t]
+        return [*exe, "scan", mode, *(keyscan_args or []), "-q", "-f", "json", "-o", rep, t]
     if tool == "read limit":
         return ["git", "-C", t, "cat-file", "--batch-all-objects", "--batch", "--unordered"]
     if tool == "gitleaks":
@@ -856,6 +857,11 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="command for keyscan (default: keyscan on PATH, else python -m keyscan)",
     )
+    ap.add_argument(
+        "--keyscan-args",
+        default="",
+        help="extra options for `keyscan scan`, e.g. '--no-decode' (default: none)",
+    )
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per run (default 1800)")
     for name in ("small", "medium", "large"):
         env = f"KEYSCAN_BENCH_{name.upper()}"
@@ -920,6 +926,7 @@ def main() -> int:
         keyscan = [shutil.which("keyscan") or "keyscan"]
     else:
         keyscan = [sys.executable, "-m", "keyscan"]
+    keyscan_args = shlex.split(args.keyscan_args)
     ks_version = run_quiet([*keyscan, "--version"]).stdout.strip()
     if not ks_version:
         sys.exit(f"cannot run keyscan as {keyscan}; pass --keyscan CMD")
@@ -988,7 +995,7 @@ def main() -> int:
         slug = tool.replace(" ", "-")
         report = work / "reports" / f"{tag}-{slug}.json"
         report.unlink(missing_ok=True)
-        cmd = tool_command(tool, exes[tool], path, kind, report, kf_cache)
+        cmd = tool_command(tool, exes[tool], path, kind, report, kf_cache, keyscan_args)
         stdout: Path | str = (
             os.devnull if tool == "read limit" else work / "logs" / f"{tag}-{slug}.out"
         )
