@@ -279,23 +279,29 @@ def _exit_code(result: ScanResult, fail_on: str | None) -> int:
     return EXIT_FINDINGS if any(f.severity >= floor for f in result.findings) else EXIT_CLEAN
 
 
+# Where a report goes and in which format: `scan` and `report`.
+report_options = _options(
+    click.option(
+        "-f",
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="text",
+        show_default=True,
+        help="Report format.",
+    ),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Write the report to this file instead of standard output.",
+    ),
+)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the report to this file instead of standard output.",
-)
+@report_options
 @click.option("--show-secrets", is_flag=True, help="Print secrets in full (redacted by default).")
 @click.option(
     "--color/--no-color",
@@ -876,21 +882,7 @@ def _org_progress(quiet: bool) -> Any:
     show_default=True,
     help="The datastore `keyscan org scan` wrote.",
 )
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the report to this file instead of standard output.",
-)
+@report_options
 @fail_on_option
 @inventory_options
 @click.option(
