@@ -128,6 +128,20 @@ class Decoder:
         # starts with one); a single alternation of them all would be far slower.
         self._patterns = [(kind, re.compile(p)) for kind, p in TRIGGERS]
 
+    @property
+    def extra(self) -> list[tuple[bytes, bool]]:
+        """The triggers, for a matcher to scan in its own pass (see `kinds_from`): base64
+        triggers report every hit, the others their first."""
+        return [(pattern, kind == "base64") for kind, pattern in TRIGGERS]
+
+    @staticmethod
+    def kinds_from(hits: list[tuple[int, int]]) -> dict[str, list[int]]:
+        """`kinds`, from the (trigger index, end) hits a matcher's pass reported."""
+        found: dict[str, list[int]] = {}
+        for index, end in hits:
+            found.setdefault(TRIGGERS[index][0], []).append(end)
+        return found
+
     def kinds(self, data: bytes) -> dict[str, list[int]]:
         """The decodings whose trigger occurs in `data`; for base64, where each hit ends."""
         found: dict[str, list[int]] = {}
@@ -148,12 +162,15 @@ class Decoder:
         return found
 
     def expand(
-        self, data: bytes, warn: Warn, name: str = "", containers: bool = True
-    ) -> Iterator[Derived]:
+        self, data: bytes, warn: Warn, name: str = "", containers: bool = True,
+        kinds: dict[str, list[int]] | None = None,
+    ) -> Iterator[Derived]:  # fmt: skip
         """Every derived content of `data` (not `data` itself), depth first. `containers`:
-        whether `data` is whole (a chunk of a large file is not an archive)."""
+        whether `data` is whole (a chunk of a large file is not an archive); `kinds`: the
+        triggers in `data`, if a matcher's pass already found them."""
         # Most blobs hold nothing to decode: tell that without building the machinery.
-        kinds = self.kinds(data)
+        if kinds is None:
+            kinds = self.kinds(data)
         archive = containers and is_container(data)
         if not kinds and not archive and b"\0" not in data[:512]:
             return iter(())

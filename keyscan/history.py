@@ -23,7 +23,7 @@ from keyscan.findings import Detection, Sighting, detect
 from keyscan.matcher import Matcher
 from keyscan.model import Blob, Provenance
 from keyscan.rules import Rule
-from keyscan.scan import Progress, ScanOptions, ScanState, detect_blob
+from keyscan.scan import Progress, ScanOptions, ScanState, detect_blob, matcher_for
 from keyscan.sources import files, git
 
 # Below this much content, forking workers costs more than it saves.
@@ -62,18 +62,11 @@ def _cat_file(repo: git.Repo) -> git.CatFile:
     return _worker_cat_file
 
 
-def _matcher(rules: Sequence[Rule], options: ScanOptions) -> Matcher:
-    global _worker_matcher
+def _matcher(rules: Sequence[Rule], options: ScanOptions) -> tuple[Matcher, Decoder | None]:
+    global _worker_matcher, _worker_decoder
     if _worker_matcher is None:
-        _worker_matcher = Matcher(rules, options.engine)
-    return _worker_matcher
-
-
-def _decoder(options: ScanOptions) -> Decoder | None:
-    global _worker_decoder
-    if _worker_decoder is None and options.decode:
-        _worker_decoder = Decoder(options.engine)
-    return _worker_decoder
+        _worker_decoder, _worker_matcher = matcher_for(rules, options)
+    return _worker_matcher, _worker_decoder
 
 
 def _scan_objects(
@@ -91,7 +84,7 @@ def _scan_objects(
     counters = _worker_counters  # set only in worker processes
     in_worker = counters is not None
     if matcher is None:
-        matcher, decoder = _matcher(rules, options), _decoder(options)
+        matcher, decoder = _matcher(rules, options)
     by_id = {rule.id: rule for rule in matcher.rules}
     warnings: list[str] = []
     failed: list[bytes] = []

@@ -14,32 +14,21 @@ is searched across it.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import regex
 
+from keyscan import hsdb
 from keyscan.errors import RuleError
 from keyscan.model import Match
 from keyscan.rules import Rule, default_patterns_dir
 
 ENGINES = ("auto", "hyperscan", "regex")
-
-
-def _hyperscan() -> Any | None:
-    try:
-        import hyperscan
-    except ImportError:
-        return None
-    return hyperscan
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "keyscan"
+# An extra expression scanned in the same pass as the prefilters (the decoder's triggers):
+# the pattern, and whether every hit is wanted (else only the first).
+Extra = tuple[bytes, bool]
 
 
 def _anchored(rule: Rule) -> bool:
@@ -51,44 +40,24 @@ def _anchored(rule: Rule) -> bool:
         return False
 
 
-def _compile_hyperscan(hs: Any, rules: Sequence[Rule], anchored: Sequence[bool]) -> Any:
-    """Compile (or load from the user cache) one block-mode database for all prefilters.
+def _compile_hyperscan(
+    hs: Any, rules: Sequence[Rule], anchored: Sequence[bool], extra: Sequence[Extra]
+) -> Any:
+    """One block-mode database for all prefilters, then the `extra` expressions.
 
     Anchored rules report where each hit starts (leftmost start; free on these prefilters).
     """
-    expressions = [rule.prefilter.encode() for rule in rules]
+    expressions = [rule.prefilter.encode() for rule in rules] + [e for e, _ in extra]
     flags = [hs.HS_FLAG_SOM_LEFTMOST if anchor else 0 for anchor in anchored]
-    key = [hs.__version__.encode(), *expressions, repr(flags).encode()]
-    digest = hashlib.sha256(b"\0".join(key)).hexdigest()
-    cached = _cache_dir() / f"hs-{digest[:32]}.db"
+    flags += [0 if every else hs.HS_FLAG_SINGLEMATCH for _, every in extra]
     try:
-        db = hs.loadb(cached.read_bytes(), hs.HS_MODE_BLOCK)
-        db.scratch = hs.Scratch(db)
-        return db
-    except Exception:  # missing, unreadable, or from another hyperscan build: recompile
-        pass
-    db = hs.Database(mode=hs.HS_MODE_BLOCK)
-    try:
-        db.compile(
-            expressions=expressions,
-            ids=list(range(len(expressions))),
-            elements=len(expressions),
-            flags=flags,
-        )
+        return hsdb.block_database(hs, expressions, flags)
     except hs.error as exc:
         bad = _first_bad_prefilter(hs, rules)
         raise RuleError(
             f"{bad}: prefilter is not valid hyperscan syntax ({exc}); "
             "simplify it (no lookaround or backreferences)"
         ) from None
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(hs.dumpb(db))
-        tmp.replace(cached)
-    except OSError:
-        pass  # a read-only home only costs the compile next time
-    return db
 
 
 def _first_bad_prefilter(hs: Any, rules: Sequence[Rule]) -> str:
@@ -103,7 +72,11 @@ def _first_bad_prefilter(hs: Any, rules: Sequence[Rule]) -> str:
 class Matcher:
     """Compiled rules, ready to scan many blobs. Not thread-safe: one per worker."""
 
-    def __init__(self, rules: Sequence[Rule], engine: str = "auto") -> None:
+    def __init__(
+        self, rules: Sequence[Rule], engine: str = "auto", extra: Sequence[Extra] = ()
+    ) -> None:
+        """`extra` expressions ride along in the hyperscan pass: after `scan`, `extra_hits`
+        holds their (index, end) hits. The regex engine ignores them (`extra_scanned` False)."""
         if engine not in ENGINES:
             raise RuleError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         self.rules = list(rules)
@@ -111,15 +84,18 @@ class Matcher:
         self._db: Any = None
         self._prefilters: list[Any] = []
         self._raw_hits: list[tuple[int, int, int]] = []
-        hs = _hyperscan() if engine != "regex" else None
+        self.extra_hits: list[tuple[int, int]] = []
+        self.extra_scanned = False
+        hs = hsdb.hyperscan() if engine != "regex" else None
         if engine == "hyperscan" and hs is None:
             raise RuleError(
                 "the hyperscan engine was asked for but `hyperscan` cannot be imported; "
                 "`pip install hyperscan`, or use --engine regex"
             )
         if hs is not None and self.rules:
-            self._db = _compile_hyperscan(hs, self.rules, self._anchored)
+            self._db = _compile_hyperscan(hs, self.rules, self._anchored, extra)
             self.engine = "hyperscan"
+            self.extra_scanned = bool(extra)
         else:
             self.engine = "regex"
             for rule in self.rules:
@@ -143,7 +119,11 @@ class Matcher:
             raw = self._raw_hits
             raw.clear()
             self._db.scan(data, match_event_handler=self._on_hit)
+            rules = len(self.rules)
             for index, start, end in raw:
+                if index >= rules:
+                    self.extra_hits.append((index - rules, end))
+                    continue
                 spans = hits.get(index)
                 if spans is None:
                     hits[index] = [(start, end)]
@@ -159,6 +139,7 @@ class Matcher:
 
     def scan(self, data: bytes) -> list[Match]:
         """Every match in `data`, ordered by position."""
+        self.extra_hits.clear()
         if not data:
             return []
         hits = self._hits(data)

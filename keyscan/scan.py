@@ -101,6 +101,7 @@ def detect_blob(
     found = detect(blob, matches, by_id, options.findings) if matches else []
     if decoder is None:
         return found
+    kinds = decoder.kinds_from(matcher.extra_hits) if matcher.extra_scanned else None
     seen = {(d.rule_id, d.key_id, d.secret, d.line) for d in found}
     plain = {(d.rule_id, d.key_id, d.secret) for d in found}
     whole = blob.offset == 0 and blob.owned_to is None
@@ -108,7 +109,7 @@ def detect_blob(
     decoded: list[Detection] = []
     # Steps of the archives (and compressed tar files) whose bytes showed a credential plainly.
     archives: set[tuple[str, ...]] = {()} if whole and is_container(blob.data) else set()
-    for derived in decoder.expand(blob.data, warn, name, containers=whole):
+    for derived in decoder.expand(blob.data, warn, name, containers=whole, kinds=kinds):
         data = files.prepare(derived.data)
         if data is None:
             continue
@@ -219,8 +220,15 @@ def scan_repo(
 def _state(
     rules: Sequence[Rule], options: ScanOptions, progress: ProgressCallback | None
 ) -> ScanState:
+    decoder, matcher = matcher_for(rules, options)
+    return ScanState(rules, options, progress, matcher, decoder)
+
+
+def matcher_for(rules: Sequence[Rule], options: ScanOptions) -> tuple[Decoder | None, Matcher]:
+    """The decoder the options ask for, and a matcher that scans its triggers in its own
+    pass (one hyperscan pass per blob, not two)."""
     decoder = Decoder(options.engine) if options.decode else None
-    return ScanState(rules, options, progress, Matcher(rules, options.engine), decoder)
+    return decoder, Matcher(rules, options.engine, decoder.extra if decoder else ())
 
 
 def _finish(state: ScanState, started: float) -> ScanResult:
