@@ -24,6 +24,7 @@ import io
 import lzma
 import re
 import tarfile
+import urllib.parse
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -110,6 +111,8 @@ def _triggers() -> list[tuple[str, bytes]]:
 
 
 TRIGGERS = _triggers()
+# Decodings applied only around their hits: they report every hit, the others their first.
+_EVERY_HIT = frozenset({"base64", "url", "escape", "html"})
 KINDS = tuple(dict.fromkeys(kind for kind, _ in TRIGGERS))
 
 
@@ -122,7 +125,7 @@ class Decoder:
         if hs is not None:
             patterns = [p for _, p in TRIGGERS]
             # Base64 triggers report every hit: only the runs around them are decoded.
-            flags = [0 if kind == "base64" else hs.HS_FLAG_SINGLEMATCH for kind, _ in TRIGGERS]
+            flags = [0 if kind in _EVERY_HIT else hs.HS_FLAG_SINGLEMATCH for kind, _ in TRIGGERS]
             self._hs_db = hsdb.block_database(hs, patterns, flags)
         # Without hyperscan: one search per trigger (each fast: a literal, or a regex that
         # starts with one); a single alternation of them all would be far slower.
@@ -132,7 +135,7 @@ class Decoder:
     def extra(self) -> list[tuple[bytes, bool]]:
         """The triggers, for a matcher to scan in its own pass (see `kinds_from`): base64
         triggers report every hit, the others their first."""
-        return [(pattern, kind == "base64") for kind, pattern in TRIGGERS]
+        return [(pattern, kind in _EVERY_HIT) for kind, pattern in TRIGGERS]
 
     @staticmethod
     def kinds_from(hits: list[tuple[int, int]]) -> dict[str, list[int]]:
@@ -153,7 +156,7 @@ class Decoder:
             self._hs_db.scan(data, match_event_handler=on_match)
         else:
             for kind, pattern in self._patterns:
-                if kind == "base64":
+                if kind in _EVERY_HIT:
                     ends = [m.end() for m in pattern.finditer(data)]
                     if ends:
                         found.setdefault(kind, []).extend(ends)
@@ -390,25 +393,81 @@ def _byte(code: bytes, base: int, whole: bytes) -> bytes:
 
 
 def _decode_text(data: bytes, kinds: dict[str, list[int]]) -> Iterator[Derived]:
-    """In-place decodings (lines kept), and decoded runs that hold lines of their own."""
-    done: list[str] = []
-    text = data
-    if "url" in kinds:
-        text = _URL.sub(lambda m: _byte(m[1], 16, m[0]), text)
-        done.append("url")
-    if "escape" in kinds:
-        text = _ESCAPE.sub(lambda m: b"/" if m[3] else _byte(m[1] or m[2], 16, m[0]), text)
-        done.append("escape")
-    if "html" in kinds:
-        text = _HTML.sub(
-            lambda m: _NAMED[m[3]] if m[3] else _byte(m[1] or m[2], 10 if m[1] else 16, m[0]),
-            text,
-        )
-        done.append("html")
-    if done and text != data:
-        yield Derived(text, ("+".join(done),))
+    """In-place decodings (lines kept), and decoded runs that hold lines of their own.
+
+    URL encoding, escapes and HTML references are decoded only in the tokens (runs without
+    spaces or quotes) that hold a trigger hit: a large file full of them costs no more than
+    its few tokens that may be keys."""
+    hits = sorted(
+        hit for kind in ("url", "escape", "html") for hit in kinds.get(kind, ())
+    )  # fmt: skip
+    if hits:
+        pieces: list[bytes] = []
+        changed: list[int] = []  # lines holding a decoded token
+        last = counted = lines = 0
+        for start, end in _tokens_at(data, hits):
+            token = data[start:end]
+            decoded = _unescape(token)
+            if decoded != token:
+                pieces += (data[last:start], decoded)
+                last = end
+                lines += data.count(b"\n", counted, start)
+                counted = start
+                changed.append(lines)
+        if pieces:
+            pieces.append(data[last:])
+            done = "+".join(k for k in ("url", "escape", "html") if k in kinds)
+            yield Derived(_near(b"".join(pieces), changed), (done,))
     if "base64" in kinds:
         yield from _base64(data, kinds["base64"])
+
+
+NEAR_LINES = 5  # lines kept around a decoded token: a key ID and its secret pair this close
+
+
+def _near(text: bytes, changed: list[int]) -> bytes:
+    """`text` with only the lines near a changed line kept, the others emptied (their newlines
+    stay, so lines keep their numbers): matches elsewhere are the plain blob's, found already."""
+    lines = text.split(b"\n")
+    keep = bytearray(len(lines))
+    for line in changed:
+        keep[max(0, line - NEAR_LINES) : line + NEAR_LINES + 1] = b"\1" * (
+            min(len(lines), line + NEAR_LINES + 1) - max(0, line - NEAR_LINES)
+        )
+    return b"\n".join(line if kept else b"" for line, kept in zip(lines, keep, strict=True))
+
+
+_TOKEN_STOP = (b" ", b"\t", b"\r", b"\n", b'"', b"'", b"<", b">", b"`")
+_MAX_TOKEN = 4096
+
+
+def _tokens_at(data: bytes, hits: list[int]) -> list[tuple[int, int]]:
+    """The tokens (start, end) that hold the hits, each once, in order."""
+    tokens: list[tuple[int, int]] = []
+    covered = -1
+    for hit in hits:
+        if hit <= covered:
+            continue
+        floor, ceiling = max(0, hit - _MAX_TOKEN), min(len(data), hit + _MAX_TOKEN)
+        start = max(data.rfind(stop, floor, hit) + 1 for stop in _TOKEN_STOP)
+        start = max(start, floor)
+        ends = [data.find(stop, hit, ceiling) for stop in _TOKEN_STOP]
+        end = min((e for e in ends if e >= 0), default=ceiling)
+        tokens.append((start, end))
+        covered = end
+    return tokens
+
+
+def _unescape(token: bytes) -> bytes:
+    if b"%" in token:
+        quick = urllib.parse.unquote_to_bytes(token)  # far faster than a callback per escape
+        if b"\n" in quick or b"\r" in quick or b"\0" in quick:  # lines must not move
+            quick = _URL.sub(lambda m: _byte(m[1], 16, m[0]), token)
+        token = quick
+    token = _ESCAPE.sub(lambda m: b"/" if m[3] else _byte(m[1] or m[2], 16, m[0]), token)
+    return _HTML.sub(
+        lambda m: _NAMED[m[3]] if m[3] else _byte(m[1] or m[2], 10 if m[1] else 16, m[0]), token
+    )
 
 
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
