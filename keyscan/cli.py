@@ -70,6 +70,13 @@ def _options(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
     return apply
 
 
+max_locations_option = click.option(
+    "--max-locations",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="List at most this many locations per finding (the rest are counted).",
+)
 # What every command that runs a scan accepts: which rules, which content, how to work.
 scan_options = _options(
     patterns_option,
@@ -105,13 +112,7 @@ scan_options = _options(
         is_flag=True,
         help="Do not look inside archives, compressed files and encodings (base64, URL...).",
     ),
-    click.option(
-        "--max-locations",
-        type=click.IntRange(min=1),
-        default=100,
-        show_default=True,
-        help="List at most this many locations per finding (the rest are counted).",
-    ),
+    max_locations_option,
     click.option(
         "-j",
         "--jobs",
@@ -148,6 +149,23 @@ fail_on_option = click.option(
     help="What makes the exit code 1: any finding (default), a severity and above, an active "
     "or a root key (with --inventory or --verify), or none (report only).",
 )
+# How to reach IAM and STS: scan (--inventory aws, --verify), report, inventory export.
+aws_options = _options(
+    click.option("--aws-profile", metavar="NAME", help="AWS profile to read IAM with."),
+    click.option(
+        "--aws-endpoint-url",
+        metavar="URL",
+        help="IAM and STS endpoint (e.g. a local emulator), for live inventories and --verify.",
+    ),
+    click.option(
+        "--aws-timeout",
+        type=click.FloatRange(min=0.1),
+        default=15.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Connect and read timeout of each AWS call (each is retried a few times).",
+    ),
+)
 inventory_options = _options(
     click.option(
         "--inventory",
@@ -158,20 +176,7 @@ inventory_options = _options(
         "file: keyscan's export, list-access-keys JSON, credential report, account summary "
         "(ACCOUNT=FILE names its account).",
     ),
-    click.option("--aws-profile", metavar="NAME", help="AWS profile for --inventory aws."),
-    click.option(
-        "--aws-endpoint-url",
-        metavar="URL",
-        help="IAM and STS endpoint (e.g. a local emulator) for --inventory aws and --verify.",
-    ),
-    click.option(
-        "--aws-timeout",
-        type=click.FloatRange(min=0.1),
-        default=15.0,
-        show_default=True,
-        metavar="SECONDS",
-        help="Connect and read timeout of each AWS call (each is retried a few times).",
-    ),
+    aws_options,
 )
 verify_options = _options(
     click.option(
@@ -708,12 +713,7 @@ def inventory() -> None:
     required=True,
     help="The file to write (.csv for CSV, else JSON lines).",
 )
-@click.option("--aws-profile", metavar="NAME", help="AWS profile to read IAM with.")
-@click.option("--aws-endpoint-url", metavar="URL", help="IAM and STS endpoint.")
-@click.option(
-    "--aws-timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
-    metavar="SECONDS", help="Connect and read timeout of each AWS call.",
-)  # fmt: skip
+@aws_options
 def inventory_export(
     output: Path, aws_profile: str | None, aws_endpoint_url: str | None, aws_timeout: float
 ) -> None:
@@ -885,13 +885,7 @@ def _org_progress(quiet: bool) -> Any:
 @report_options
 @fail_on_option
 @inventory_options
-@click.option(
-    "--max-locations",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="List at most this many locations per finding (the rest are counted).",
-)
+@max_locations_option
 def report(
     db_path: Path,
     fmt: str,
