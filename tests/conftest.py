@@ -16,12 +16,8 @@ from click.testing import CliRunner, Result
 from keyscan.cli import main
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """No user git config, no inherited GIT_* variables, a private cache folder."""
-    home = tmp_path_factory.mktemp("home")
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Drop inherited GIT_* variables; a private home, cache folder and git config."""
     for name in list(os.environ):
         if name.startswith("GIT_"):
             monkeypatch.delenv(name)
@@ -29,6 +25,14 @@ def isolated_env(
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """No user git config, no inherited GIT_* variables, a private cache folder."""
+    isolate(monkeypatch, tmp_path_factory.mktemp("home"))
     monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
     yield
@@ -66,3 +70,13 @@ def scan_json(*args: str) -> tuple[int, Report, str]:
 def key_ids(report: Report) -> set[str]:
     """The key IDs of a JSON report's findings."""
     return {f["key_id"] for f in report.get("findings", []) if f["key_id"]}
+
+
+def comparable(report: Report) -> list[dict[str, Any]]:
+    """A JSON report's findings, their locations in a stable order, for comparing two runs."""
+    findings = []
+    for f in report["findings"]:
+        f = dict(f)
+        f["locations"] = sorted(f["locations"], key=lambda loc: json.dumps(loc, sort_keys=True))
+        findings.append(f)
+    return sorted(findings, key=lambda f: f["id"])

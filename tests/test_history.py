@@ -7,13 +7,12 @@ built, never from keyscan.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import keys
 import pytest
-from conftest import Report, key_ids, run_cli, scan_json
+from conftest import Report, comparable, key_ids, run_cli, scan_json
 from gitrepo import EMAIL, NAME, GitRepo
 
 import keyscan.history
@@ -73,16 +72,6 @@ def blob_location(
 def file_location(path: Path, text: str, key: str) -> dict[str, Any]:
     line, column = where(text, key)
     return {"source": "file", "path": str(path), "line": line, "column": column, "decoded": []}
-
-
-def comparable(report: Report) -> list[dict[str, Any]]:
-    """Findings without run-dependent parts, in a stable order."""
-    findings = []
-    for f in report["findings"]:
-        f = dict(f)
-        f["locations"] = sorted(f["locations"], key=lambda loc: json.dumps(loc, sort_keys=True))
-        findings.append(f)
-    return sorted(findings, key=lambda f: f["id"])
 
 
 def history_view(report: Report) -> set[tuple[Any, ...]]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import keys
 import pytest
-from conftest import Report, run_cli
+from conftest import Report, comparable, isolate, run_cli
 from gitrepo import GitRepo, run_git
 
 ALICE = ("Alice Example", "alice@example.com")
@@ -40,13 +40,7 @@ BOB = ("Bob Example", "bob@example.com")
 def isolated_git(home: Path) -> Iterator[None]:
     """conftest's isolation, for module-scoped fixtures (which run before it)."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith("GIT_"):
-                mp.delenv(name)
-        mp.setenv("HOME", str(home))
-        mp.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        isolate(mp, home)
         yield
 
 
@@ -96,17 +90,6 @@ def where(report: Report, key: str) -> list[tuple[Any, ...]]:
 
 def repos_of(report: Report, key: str) -> set[str]:
     return {loc["repo"] for loc in finding(report, key)["locations"]}
-
-
-def comparable(report: Report) -> list[dict[str, Any]]:
-    """Findings with their locations in a stable order (runs may finish repositories in any
-    order)."""
-    findings = []
-    for f in report["findings"]:
-        f = dict(f)
-        f["locations"] = sorted(f["locations"], key=lambda loc: json.dumps(loc, sort_keys=True))
-        findings.append(f)
-    return sorted(findings, key=lambda f: f["id"])
 
 
 def repositories(report: Report) -> dict[str, Any]:
