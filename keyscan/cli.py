@@ -517,14 +517,19 @@ def baseline_create(paths: tuple[str, ...], output: Path | None, force: bool, **
                 "replace it with --force"
             )
         )
-    result = _run(job)
     accepted = Baseline(target)
-    added = accepted.add(result.findings)
+    added = _accept(accepted, job)
+    click.echo(f"keyscan: baseline {target} written with {added} findings", err=True)
+
+
+def _accept(accepted: Any, job: _Scan) -> int:
+    """Run the scan, add its findings to the baseline and save it; how many were new."""
+    added: int = accepted.add(_run(job).findings)
     try:
         accepted.save()
     except KeyscanError as exc:
         _fail(exc)
-    click.echo(f"keyscan: baseline {target} written with {added} findings", err=True)
+    return added
 
 
 @baseline.command("update")
@@ -540,12 +545,7 @@ def baseline_update(paths: tuple[str, ...], baseline_path: Path | None, **opts: 
 
     job = _prepare(paths or (".",), baseline_path, read_baseline="update", **opts)
     accepted = job.project.baseline or Baseline(job.project.baseline_path)
-    result = _run(job)
-    added = accepted.add(result.findings)
-    try:
-        accepted.save()
-    except KeyscanError as exc:
-        _fail(exc)
+    added = _accept(accepted, job)
     click.echo(
         f"keyscan: {added} new findings added to {accepted.path} ({len(accepted.entries)} in all)",
         err=True,
