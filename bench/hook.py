@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import generated_pair, git
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 PEERS_VENV = WORK / "peers-venv"
@@ -40,25 +42,6 @@ PEER_BINARIES = {
 DEFAULT_REPO = os.environ.get("KEYSCAN_BENCH_LARGE", "/work/.mirror/git+git/repo")
 COMMITS = 4
 ZERO = "0" * 40
-
-
-def git(repo: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    for role in ("AUTHOR", "COMMITTER"):
-        full.update({f"GIT_{role}_NAME": "Bench", f"GIT_{role}_EMAIL": "bench@example.com"})
-    full.update(env or {})
-    return subprocess.run(
-        ["git", *args], cwd=repo, input=input, env=full, capture_output=True, text=True,
-        check=True,
-    ).stdout.strip()  # fmt: skip
-
-
-def generated_pair(rng: random.Random) -> tuple[str, str]:
-    """A key ID and secret shaped like AWS's, made up here (never a real credential)."""
-    b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-    b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    key_id = "AKIA" + "".join(rng.choice(b32) for _ in range(16))
-    return key_id, "".join(rng.choice(b64) for _ in range(40))
 
 
 def prepare(source: Path, seed: int) -> tuple[Path, str, str, str]:

@@ -24,24 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from common import generated_pair, git
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "org"
-
-
-def git(cwd: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    for role in ("AUTHOR", "COMMITTER"):
-        env.update({f"GIT_{role}_NAME": "Bench", f"GIT_{role}_EMAIL": "bench@example.com"})
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
-
-
-def generated_pair(rng: random.Random) -> tuple[str, str]:
-    """A key ID and secret shaped like AWS's, made up here (never a real credential)."""
-    b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-    b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    return "AKIA" + "".join(rng.choice(b32) for _ in range(16)), "".join(
-        rng.choice(b64) for _ in range(40)
-    )
 
 
 def build(count: int, seed: int) -> tuple[Path, int]:
