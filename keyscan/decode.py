@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyscan import hsdb
+from keyscan.findings import PAIR_LINES
 
 Warn = Callable[[str], None]
 
@@ -91,17 +92,15 @@ def _triggers() -> list[tuple[str, bytes]]:
     # Kubernetes Secret's AWS_SECRET_ACCESS_KEY. (Requiring a keyword before it made the pass
     # 40% slower: hyperscan finds "==" and checks 54 characters back cheaply.)
     out.append(("base64", rb"[^A-Za-z0-9+/][A-Za-z0-9+/]{54}=="))
-    out += [
-        ("url", rb"%2[BbFf]"),
-        ("url", rb"%3[Dd]"),
-        # Only escapes of what keys are made of beyond letters and digits: / + =
-        ("escape", rb"\\/"),
-        ("escape", rb"\\u00(?:2[BbFf]|3[Dd])"),
-        ("escape", rb"\\x(?:2[BbFf]|3[Dd])"),
-        ("html", rb"&#(?:43|47|61);"),
-        ("html", rb"&#[xX]0*(?:2[BbFf]|3[Dd]);"),
-        ("html", rb"&(?:sol|plus|equals);"),
+    # Only escapes of what keys are made of beyond letters and digits (/ + =), and only beside
+    # four letters or digits: inside a key, some escape always is (a key is at least 16 long),
+    # while escaped binary data (go-bindata's \x8b\x2f\x00...) never is.
+    escapes = [
+        ("url", rb"%2[BbFf]|%3[Dd]"),
+        ("escape", rb"\\/|\\u00(?:2[BbFf]|3[Dd])|\\x(?:2[BbFf]|3[Dd])"),
+        ("html", rb"&#(?:43|47|61);|&#[xX]0*(?:2[BbFf]|3[Dd]);|&(?:sol|plus|equals);"),
     ]
+    out += [(kind, rb"[A-Za-z0-9]{4}(?:%s)|(?:%s)[A-Za-z0-9]{4}" % (e, e)) for kind, e in escapes]
     for word in (b"AKIA", b"ASIA", b"aws_", b"AWS_", b"ABSK"):
         out.append(("utf16", _literal(b"\0".join(bytes([c]) for c in word) + b"\0")))
         out.append(("utf16", _literal(b"\0" + b"\0".join(bytes([c]) for c in word))))
@@ -171,13 +170,17 @@ class Decoder:
         """Every derived content of `data` (not `data` itself), depth first. `containers`:
         whether `data` is whole (a chunk of a large file is not an archive); `kinds`: the
         triggers in `data`, if a matcher's pass already found them."""
-        # Most blobs hold nothing to decode: tell that without building the machinery.
         if kinds is None:
             kinds = self.kinds(data)
-        archive = containers and is_container(data)
-        if not kinds and not archive and b"\0" not in data[:512]:
+        if not self.worth(data, kinds, containers):
             return iter(())
         return self._expand(data, (), 0, 0, _Budget(warn, name), containers, kinds)
+
+    @staticmethod
+    def worth(data: bytes, kinds: dict[str, list[int]], containers: bool = True) -> bool:
+        """Whether `data`, with these triggers in it, may hold anything to decode (most blobs
+        do not: telling that must cost next to nothing)."""
+        return bool(kinds) or (containers and is_container(data)) or data.find(b"\0", 0, 512) >= 0
 
     def _expand(
         self, data: bytes, steps: tuple[str, ...], depth: int, encodings: int, budget: _Budget,
@@ -392,8 +395,13 @@ def _byte(code: bytes, base: int, whole: bytes) -> bytes:
     return whole if value in _KEEP or value > 0x7F else bytes([value])
 
 
+Span = tuple[int, int, bytes, str]  # start, end, the decoded bytes, the decodings that made them
+_ORDER = ("url", "escape", "html", "base64")
+
+
 def _decode_text(data: bytes, kinds: dict[str, list[int]]) -> Iterator[Derived]:
-    """In-place decodings (lines kept), and decoded runs that hold lines of their own.
+    """In-place decodings, each as the few lines around it (see `_windows`), and decoded
+    runs that hold lines of their own.
 
     URL encoding, escapes and HTML references are decoded only in the tokens (runs without
     spaces or quotes) that hold a trigger hit: a large file full of them costs no more than
@@ -402,39 +410,48 @@ def _decode_text(data: bytes, kinds: dict[str, list[int]]) -> Iterator[Derived]:
         hit for kind in ("url", "escape", "html") for hit in kinds.get(kind, ())
     )  # fmt: skip
     if hits:
-        pieces: list[bytes] = []
-        changed: list[int] = []  # lines holding a decoded token
-        last = counted = lines = 0
+        spans: list[Span] = []
         for start, end in _tokens_at(data, hits):
-            token = data[start:end]
-            decoded = _unescape(token)
-            if decoded != token:
-                pieces += (data[last:start], decoded)
-                last = end
-                lines += data.count(b"\n", counted, start)
-                counted = start
-                changed.append(lines)
-        if pieces:
-            pieces.append(data[last:])
-            done = "+".join(k for k in ("url", "escape", "html") if k in kinds)
-            yield Derived(_near(b"".join(pieces), changed), (done,))
+            decoded, steps = _unescape(data[start:end])
+            if steps:
+                spans.append((start, end, decoded, steps))
+        yield from _windows(data, spans)
     if "base64" in kinds:
         yield from _base64(data, kinds["base64"])
 
 
-NEAR_LINES = 5  # lines kept around a decoded token: a key ID and its secret pair this close
-
-
-def _near(text: bytes, changed: list[int]) -> bytes:
-    """`text` with only the lines near a changed line kept, the others emptied (their newlines
-    stay, so lines keep their numbers): matches elsewhere are the plain blob's, found already."""
-    lines = text.split(b"\n")
-    keep = bytearray(len(lines))
-    for line in changed:
-        keep[max(0, line - NEAR_LINES) : line + NEAR_LINES + 1] = b"\1" * (
-            min(len(lines), line + NEAR_LINES + 1) - max(0, line - NEAR_LINES)
-        )
-    return b"\n".join(line if kept else b"" for line, kept in zip(lines, keep, strict=True))
+def _windows(data: bytes, spans: list[Span]) -> Iterator[Derived]:
+    """The lines around in-place decodings, decoded, each group of nearby ones as content of
+    its own at its first line. Only the lines a match could pair across (PAIR_LINES) are
+    kept: the rest of the blob is the plain blob's, scanned already, so a large file with a
+    few encoded values costs its few windows, not copies of itself."""
+    lines = counted = 0  # newlines in data[:counted], counted forward only once
+    i = 0
+    while i < len(spans):
+        low = spans[i][0]
+        for _ in range(PAIR_LINES + 1):
+            low = data.rfind(b"\n", 0, low)
+            if low < 0:
+                break
+        low += 1  # the start of the line PAIR_LINES above the first decoding (or of data)
+        pieces: list[bytes] = []
+        steps: set[str] = set()
+        last, high = low, -1
+        while i < len(spans) and (high < 0 or spans[i][0] < high):
+            start, end, decoded, how = spans[i]
+            pieces += (data[last:start], decoded)
+            steps.update(how.split("+"))
+            last = high = end
+            for _ in range(PAIR_LINES + 1):
+                high = data.find(b"\n", high) + 1
+                if high == 0:
+                    high = len(data)
+                    break
+            i += 1
+        pieces.append(data[last:high])
+        lines += data.count(b"\n", counted, low)
+        counted = low
+        yield Derived(b"".join(pieces), ("+".join(k for k in _ORDER if k in steps),), lines)
 
 
 _TOKEN_STOP = (b" ", b"\t", b"\r", b"\n", b'"', b"'", b"<", b">", b"`")
@@ -458,16 +475,27 @@ def _tokens_at(data: bytes, hits: list[int]) -> list[tuple[int, int]]:
     return tokens
 
 
-def _unescape(token: bytes) -> bytes:
+def _unescape(token: bytes) -> tuple[bytes, str]:
+    """`token` with its URL encoding, escapes and HTML references decoded, and which of them
+    changed it ("url+escape"; empty: none did)."""
+    steps = []
     if b"%" in token:
-        quick = urllib.parse.unquote_to_bytes(token)  # far faster than a callback per escape
-        if b"\n" in quick or b"\r" in quick or b"\0" in quick:  # lines must not move
-            quick = _URL.sub(lambda m: _byte(m[1], 16, m[0]), token)
-        token = quick
-    token = _ESCAPE.sub(lambda m: b"/" if m[3] else _byte(m[1] or m[2], 16, m[0]), token)
-    return _HTML.sub(
+        decoded = urllib.parse.unquote_to_bytes(token)  # far faster than a callback per escape
+        if b"\n" in decoded or b"\r" in decoded or b"\0" in decoded:  # lines must not move
+            decoded = _URL.sub(lambda m: _byte(m[1], 16, m[0]), token)
+        if decoded != token:
+            steps.append("url")
+            token = decoded
+    decoded = _ESCAPE.sub(lambda m: b"/" if m[3] else _byte(m[1] or m[2], 16, m[0]), token)
+    if decoded != token:
+        steps.append("escape")
+        token = decoded
+    decoded = _HTML.sub(
         lambda m: _NAMED[m[3]] if m[3] else _byte(m[1] or m[2], 10 if m[1] else 16, m[0]), token
     )
+    if decoded != token:
+        steps.append("html")
+    return decoded, "+".join(steps)
 
 
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
@@ -499,10 +527,9 @@ def _runs_at(data: bytes, hits: list[int]) -> list[tuple[int, int]]:
 
 
 def _base64(data: bytes, hits: list[int]) -> Iterator[Derived]:
-    """Decode the base64 runs holding a trigger hit: in place when a run decodes to one line,
-    else as content of its own at the run's line."""
-    pieces: list[bytes] = []
-    last = 0
+    """Decode the base64 runs holding a trigger hit: in place when a run decodes to one line
+    (see `_windows`), else as content of its own at the run's line."""
+    spans: list[Span] = []
     counted = lines = 0  # newlines in data[:counted], counted forward only once
     for start, end in _runs_at(data, hits):
         decoded = _b64decode(data[start:end])
@@ -517,11 +544,8 @@ def _base64(data: bytes, hits: list[int]) -> Iterator[Derived]:
                 yield Derived(decoded, ("base64",), lines, column)
             continue
         if _printable(decoded):
-            pieces += (data[last:start], decoded)
-            last = end
-    if pieces:
-        pieces.append(data[last:])
-        yield Derived(b"".join(pieces), ("base64",))
+            spans.append((start, end, decoded, "base64"))
+    yield from _windows(data, spans)
 
 
 def _b64decode(run: bytes) -> bytes | None:

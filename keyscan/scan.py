@@ -101,10 +101,12 @@ def detect_blob(
     found = detect(blob, matches, by_id, options.findings) if matches else []
     if decoder is None:
         return found
+    whole = blob.offset == 0 and blob.owned_to is None
     kinds = decoder.kinds_from(matcher.extra_hits) if matcher.extra_scanned else None
+    if kinds is not None and not decoder.worth(blob.data, kinds, whole):
+        return found  # most blobs: nothing to decode
     seen = {(d.rule_id, d.key_id, d.secret, d.line) for d in found}
     plain = {(d.rule_id, d.key_id, d.secret) for d in found}
-    whole = blob.offset == 0 and blob.owned_to is None
     name = name or blob.provenance.path or ""
     decoded: list[Detection] = []
     # Steps of the archives (and compressed tar files) whose bytes showed a credential plainly.
