@@ -395,7 +395,8 @@ def _byte(code: bytes, base: int, whole: bytes) -> bytes:
     return whole if value in _KEEP or value > 0x7F else bytes([value])
 
 
-Span = tuple[int, int, bytes, str]  # start, end, the decoded bytes, the decodings that made them
+# An in-place decoding: start, end, the decoded bytes, the decodings that made them.
+Span = tuple[int, int, bytes, tuple[str, ...]]
 _ORDER = ("url", "escape", "html", "base64")
 
 
@@ -428,30 +429,38 @@ def _windows(data: bytes, spans: list[Span]) -> Iterator[Derived]:
     lines = counted = 0  # newlines in data[:counted], counted forward only once
     i = 0
     while i < len(spans):
-        low = spans[i][0]
-        for _ in range(PAIR_LINES + 1):
-            low = data.rfind(b"\n", 0, low)
-            if low < 0:
-                break
-        low += 1  # the start of the line PAIR_LINES above the first decoding (or of data)
+        low = _lines_above(data, spans[i][0])
         pieces: list[bytes] = []
         steps: set[str] = set()
         last, high = low, -1
         while i < len(spans) and (high < 0 or spans[i][0] < high):
             start, end, decoded, how = spans[i]
             pieces += (data[last:start], decoded)
-            steps.update(how.split("+"))
-            last = high = end
-            for _ in range(PAIR_LINES + 1):
-                high = data.find(b"\n", high) + 1
-                if high == 0:
-                    high = len(data)
-                    break
+            steps.update(how)
+            last, high = end, _lines_below(data, end)
             i += 1
         pieces.append(data[last:high])
         lines += data.count(b"\n", counted, low)
         counted = low
         yield Derived(b"".join(pieces), ("+".join(k for k in _ORDER if k in steps),), lines)
+
+
+def _lines_above(data: bytes, at: int) -> int:
+    """Where the line PAIR_LINES lines above the one holding `at` starts."""
+    for _ in range(PAIR_LINES + 1):
+        at = data.rfind(b"\n", 0, at)
+        if at < 0:
+            return 0
+    return at + 1
+
+
+def _lines_below(data: bytes, at: int) -> int:
+    """Where the line PAIR_LINES lines below the one holding `at` ends (after its newline)."""
+    for _ in range(PAIR_LINES + 1):
+        at = data.find(b"\n", at) + 1
+        if at == 0:
+            return len(data)
+    return at
 
 
 _TOKEN_STOP = (b" ", b"\t", b"\r", b"\n", b'"', b"'", b"<", b">", b"`")
@@ -475,9 +484,9 @@ def _tokens_at(data: bytes, hits: list[int]) -> list[tuple[int, int]]:
     return tokens
 
 
-def _unescape(token: bytes) -> tuple[bytes, str]:
+def _unescape(token: bytes) -> tuple[bytes, tuple[str, ...]]:
     """`token` with its URL encoding, escapes and HTML references decoded, and which of them
-    changed it ("url+escape"; empty: none did)."""
+    changed it (none: empty)."""
     steps = []
     if b"%" in token:
         decoded = urllib.parse.unquote_to_bytes(token)  # far faster than a callback per escape
@@ -495,7 +504,7 @@ def _unescape(token: bytes) -> tuple[bytes, str]:
     )
     if decoded != token:
         steps.append("html")
-    return decoded, "+".join(steps)
+    return decoded, tuple(steps)
 
 
 _B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
@@ -544,7 +553,7 @@ def _base64(data: bytes, hits: list[int]) -> Iterator[Derived]:
                 yield Derived(decoded, ("base64",), lines, column)
             continue
         if _printable(decoded):
-            spans.append((start, end, decoded, "base64"))
+            spans.append((start, end, decoded, ("base64",)))
     yield from _windows(data, spans)
 
 
