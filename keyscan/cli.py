@@ -191,6 +191,12 @@ verify_options = _options(
         help="With --verify, also check canary-token accounts' keys (alerts their owner).",
     ),
 )
+no_config_option = click.option(
+    "--no-config",
+    is_flag=True,
+    help="Read no settings file and no baseline from the folder scanned (audit a repository "
+    "you do not trust; --config and --baseline still apply).",
+)
 no_suppress_option = click.option(
     "--no-suppress",
     is_flag=True,
@@ -214,6 +220,7 @@ def _prepare(
     baseline_path: Path | None = None,
     suppress: bool = True,
     read_baseline: str = "scan",
+    found: bool = True,
     **opts: Any,
 ) -> _Scan:
     from keyscan.config import open_project, project_root
@@ -223,8 +230,9 @@ def _prepare(
 
     try:
         project = open_project(
-            project_root(paths), opts["config_path"], baseline_path, read_baseline
-        )
+            project_root(paths), opts["config_path"], baseline_path, read_baseline,
+            found=found,
+        )  # fmt: skip
         rules = load_rules((*opts["patterns"], *project.config.patterns))
     except KeyscanError as exc:
         _fail(exc)
@@ -315,6 +323,7 @@ report_options = _options(
 )
 @fail_on_option
 @baseline_option
+@no_config_option
 @no_suppress_option
 @inventory_options
 @verify_options
@@ -327,6 +336,7 @@ def scan(
     color: bool | None,
     fail_on: str | None,
     baseline_path: Path | None,
+    no_config: bool,
     no_suppress: bool,
     inventory_sources: tuple[str, ...],
     aws_profile: str | None,
@@ -351,7 +361,7 @@ def scan(
     """
     from keyscan.inventory import AwsOptions
 
-    job = _prepare(paths, baseline_path, suppress=not no_suppress, **opts)
+    job = _prepare(paths, baseline_path, suppress=not no_suppress, found=not no_config, **opts)
     fail_on = fail_on or job.project.config.fail_on
     if fail_on in ("active", "root") and not (inventory_sources or verify):
         raise click.UsageError(f"--fail-on {fail_on} needs --inventory or --verify")
@@ -813,12 +823,16 @@ def org_scan(
     from keyscan.org.store import Store
     from keyscan.rules import load_rules
     from keyscan.scan import ScanOptions
+    from keyscan.suppress import Suppression
 
     warn = _warner(quiet)
     options = ScanOptions(
         findings=FindingOptions(include_identifiers, include_examples),
         worktree=not no_worktree,
         decode=not no_decode,
+        # An organization scan audits: a repository's own keyscan:allow markers hold nothing
+        # back (its findings are kept, each location marked as allowed).
+        suppression=Suppression(enabled=False),
     )
     try:
         rules = load_rules(patterns)

@@ -55,13 +55,15 @@ def project_root(paths: tuple[str, ...] | list[str]) -> Path:
     return start
 
 
-def load_config(root: Path, explicit: Path | None = None) -> Config:
-    """The settings for a scan rooted at `root`: `explicit` if given, else `.keyscan.toml`,
-    else `[tool.keyscan]` of `pyproject.toml`, else defaults."""
+def load_config(root: Path, explicit: Path | None = None, found: bool = True) -> Config:
+    """The settings for a scan rooted at `root`: `explicit` if given, else (if `found`)
+    `.keyscan.toml`, else `[tool.keyscan]` of `pyproject.toml`, else defaults."""
     if explicit is not None:
         if explicit.name == "pyproject.toml":
             return _from_pyproject(explicit, required=True)
         return _parse(_read(explicit), explicit)
+    if not found:
+        return Config()
     own = root / CONFIG_FILE
     if own.is_file():
         return _parse(_read(own), own)
@@ -143,17 +145,21 @@ class Project:
 
 
 def open_project(
-    root: Path, config: Path | None = None, baseline: Path | None = None, read: str = "scan"
-) -> Project:
+    root: Path, config: Path | None = None, baseline: Path | None = None, read: str = "scan",
+    found: bool = True,
+) -> Project:  # fmt: skip
     """Settings from `config` or found at `root`, and the baseline: `baseline`, else the
     settings' `baseline`, else `.keyscan-baseline.json` at `root`.
 
     `read`: "scan" loads the baseline (one named explicitly must exist; the default one only
     when present), "update" loads it when present, "never" does not read it at all.
+    `found`: whether settings and a baseline found at `root` count (a repository one does not
+    trust chooses neither its own settings nor what its baseline hides); named ones always do.
     """
-    settings = load_config(root, config)
+    settings = load_config(root, config, found)
     named = baseline or settings.baseline
     path = named or root / BASELINE_FILE
-    if read == "never" or (not path.exists() and (read == "update" or named is None)):
+    unread = read == "never" or (named is None and not found)
+    if unread or (not path.exists() and (read == "update" or named is None)):
         return Project(root, settings, None, path)
     return Project(root, settings, load_baseline(path), path)

@@ -441,3 +441,64 @@ def test_update_creates_the_baseline_given_with_the_option(tmp_path: Path) -> No
     result = run_cli("baseline", "update", "--baseline", str(target), str(tmp_path))
     assert result.exit_code == 0, result.stderr
     assert target.is_file()
+
+
+class TestUntrustedSettings:
+    """A repository one audits may carry settings and a baseline written to hide its keys:
+    `--no-config` reads neither, while the auditor's own `--config`/`--baseline` still apply."""
+
+    @pytest.fixture
+    def hostile(self, tmp_path: Path) -> tuple[Path, str]:
+        """A git repository whose key is excluded by path, allowed, baselined, and whose
+        settings say never to fail."""
+        repo = GitRepo.init(tmp_path / "hostile")
+        key = keys.key_id()
+        repo.write("deploy/prod.env", lone_key(key))
+        assert run_cli("baseline", "create", str(repo.path)).exit_code == 0
+        (repo.path / "ci").mkdir()
+        (repo.path / ".keyscan-baseline.json").rename(repo.path / "ci" / "accepted.json")
+        repo.write(
+            ".keyscan.toml",
+            f'exclude-paths = ["**"]\nallow = ["{key}"]\nfail-on = "none"\n'
+            'baseline = "ci/accepted.json"\n',
+        )
+        repo.commit("add deploy settings")
+        return repo.path, key
+
+    def test_its_settings_hide_the_key_without_the_flag(self, hostile: tuple[Path, str]) -> None:
+        """The threat: scanned as its owner would, the repository reports nothing and
+        passes, even with --no-suppress (its own fail-on says never to fail)."""
+        path, key = hostile
+        code, report, _ = scan_json(str(path))
+        assert (code, key_ids(report)) == (0, set())
+        code, report, _ = scan_json("--no-suppress", str(path))
+        assert (code, key_ids(report)) == (0, {key})
+
+    def test_no_config_reports_the_key_and_fails(self, hostile: tuple[Path, str]) -> None:
+        path, key = hostile
+        code, report, _ = scan_json("--no-config", str(path))
+        assert (code, key_ids(report)) == (1, {key})
+        assert report["suppressed"] == {}
+        assert all(f["suppressed"] is None for f in report["findings"])
+
+    def test_no_config_ignores_pyproject_and_the_default_baseline(self, tmp_path: Path) -> None:
+        key = keys.key_id()
+        write(tmp_path, "src/app.env", lone_key(key))
+        write(tmp_path, "pyproject.toml", f'[tool.keyscan]\nallow = ["{key}"]\n')
+        assert run_cli("scan", str(tmp_path)).exit_code == 0
+        (tmp_path / "pyproject.toml").unlink()
+        assert run_cli("baseline", "create", str(tmp_path)).exit_code == 0
+        assert run_cli("scan", str(tmp_path)).exit_code == 0
+        code, report, _ = scan_json("--no-config", str(tmp_path))
+        assert (code, key_ids(report)) == (1, {key})
+
+    def test_named_settings_and_baseline_still_apply(
+        self, hostile: tuple[Path, str], tmp_path: Path
+    ) -> None:
+        """The auditor's own files count: --config and --baseline name them explicitly."""
+        path, key = hostile
+        mine = write(tmp_path, "audit/keyscan.toml", f'allow = ["{key}"]\n')
+        assert run_cli("scan", "--no-config", "--config", str(mine), str(path)).exit_code == 0
+        baseline = path / "ci" / "accepted.json"
+        result = run_cli("scan", "--no-config", "--baseline", str(baseline), str(path))
+        assert result.exit_code == 0, result.stdout

@@ -418,6 +418,16 @@ class TestErrors:
             str(tmp_path / "missing-repo")
         ]
 
+    def test_inline_allow_in_a_scanned_repository_holds_nothing_back(self, tmp_path: Path) -> None:
+        """An organization scan audits: a key its repository marks `keyscan:allow` is still
+        reported (once, it was dropped without a trace)."""
+        key = keys.key_id()
+        repo = GitRepo.init(tmp_path / "org" / "svc")
+        commit_file(repo, "a.env", f"aws_access_key_id = {key}  # keyscan:allow\n")
+        run = org_scan(str(tmp_path / "org"), db=tmp_path / "k.db")
+        assert run.returncode == 0, run.stderr
+        assert repos_of(report_json(tmp_path / "k.db"), key) == {str(repo.path)}
+
     def test_missing_source_exits_2(self, tmp_path: Path) -> None:
         """A source that is neither folder, file nor URL is an error (2) that names it."""
         run = org_scan(str(tmp_path / "nowhere"), db=tmp_path / "k.db")
