@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bz2
 import io
-import lzma
 import re
-import tarfile
-import urllib.parse
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from keyscan import hsdb
@@ -119,16 +115,24 @@ class Decoder:
     """Finds which decodings a blob may need, in one pass, and expands the blob."""
 
     def __init__(self, engine: str = "auto") -> None:
-        self._hs_db: Any = None
-        hs = hsdb.hyperscan() if engine != "regex" else None
-        if hs is not None:
-            patterns = [p for _, p in TRIGGERS]
-            # Base64 triggers report every hit: only the runs around them are decoded.
-            flags = [0 if kind in _EVERY_HIT else hs.HS_FLAG_SINGLEMATCH for kind, _ in TRIGGERS]
-            self._hs_db = hsdb.block_database(hs, patterns, flags)
-        # Without hyperscan: one search per trigger (each fast: a literal, or a regex that
-        # starts with one); a single alternation of them all would be far slower.
-        self._patterns = [(kind, re.compile(p)) for kind, p in TRIGGERS]
+        self._engine = engine
+
+    @cached_property
+    def _hs_db(self) -> Any:
+        """The triggers' own database, built on first use: a matcher's pass usually finds
+        them (`kinds_from`), and only decoded content is searched here."""
+        hs = hsdb.hyperscan() if self._engine != "regex" else None
+        if hs is None:
+            return None
+        # Base64 triggers report every hit: only the runs around them are decoded.
+        flags = [0 if kind in _EVERY_HIT else hs.HS_FLAG_SINGLEMATCH for kind, _ in TRIGGERS]
+        return hsdb.block_database(hs, [p for _, p in TRIGGERS], flags)
+
+    @cached_property
+    def _patterns(self) -> list[tuple[str, re.Pattern[bytes]]]:
+        """Without hyperscan: one search per trigger (each fast: a literal, or a regex that
+        starts with one); a single alternation of them all would be far slower."""
+        return [(kind, re.compile(p)) for kind, p in TRIGGERS]
 
     @property
     def extra(self) -> list[tuple[bytes, bool]]:
@@ -267,16 +271,20 @@ def _container(
             out = _inflate(zlib.decompressobj(wbits=31).decompress, data, steps, budget, "gzip")
             return [(out, "gzip")]
         if head.startswith(b"BZh") and len(data) > 10 and data[4:10] == b"1AY&SY":
+            import bz2
+
             out = _inflate(bz2.BZ2Decompressor().decompress, data, steps, budget, "bzip2")
             return [(out, "bzip2")]
         if head == b"\xfd7zXZ\x00":
+            import lzma
+
             out = _inflate(lzma.LZMADecompressor().decompress, data, steps, budget, "xz")
             return [(out, "xz")]
         if head.startswith(b"PK\x03\x04"):
             return _zip_members(data, steps, budget)
         if len(data) > 262 and data[257:262] == b"ustar":
             return _tar_members(data, steps, budget)
-    except _UNPACK_ERRORS as exc:
+    except _unpack_errors() as exc:
         if not steps or steps[-1] != "base64":  # decoded noise that looked like an archive
             budget.warn(
                 f"{' › '.join((budget.name or 'content', *steps))}: cannot be unpacked "
@@ -285,8 +293,17 @@ def _container(
     return None
 
 
-_UNPACK_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, zipfile.BadZipFile,
-                  tarfile.TarError, NotImplementedError, RuntimeError)  # fmt: skip
+def _unpack_errors() -> tuple[type[Exception], ...]:
+    """What a corrupt archive or compressed stream raises. A function, and the archive modules
+    imported in the functions that use them: most scans meet no archive, and importing them
+    all would cost every start-up about 12 ms (an `except` clause is evaluated only when an
+    exception is being handled)."""
+    import lzma
+    import tarfile
+    import zipfile
+
+    return (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, zipfile.BadZipFile,
+            tarfile.TarError, NotImplementedError, RuntimeError)  # fmt: skip
 
 
 def _reason(exc: BaseException) -> str:
@@ -309,6 +326,8 @@ def _inflate(
 
 
 def _zip_members(data: bytes, steps: tuple[str, ...], budget: _Budget) -> list[tuple[bytes, str]]:
+    import zipfile
+
     members = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for number, info in enumerate(archive.infolist()):
@@ -321,7 +340,7 @@ def _zip_members(data: bytes, steps: tuple[str, ...], budget: _Budget) -> list[t
             try:
                 with archive.open(info) as member:
                     content = member.read(cap + 1)  # the header's size may lie
-            except _UNPACK_ERRORS as exc:  # one bad member: the others are still scanned
+            except _unpack_errors() as exc:  # one bad member: the others are still scanned
                 budget.warn(
                     f"{' › '.join((budget.name or 'content', *steps, info.filename))}: cannot "
                     f"be unpacked ({_reason(exc)}); skipped"
@@ -336,6 +355,8 @@ def _zip_members(data: bytes, steps: tuple[str, ...], budget: _Budget) -> list[t
 
 
 def _tar_members(data: bytes, steps: tuple[str, ...], budget: _Budget) -> list[tuple[bytes, str]]:
+    import tarfile
+
     members = []
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for number, info in enumerate(archive):
@@ -489,7 +510,9 @@ def _unescape(token: bytes) -> tuple[bytes, tuple[str, ...]]:
     changed it (none: empty)."""
     steps = []
     if b"%" in token:
-        decoded = urllib.parse.unquote_to_bytes(token)  # far faster than a callback per escape
+        from urllib.parse import unquote_to_bytes  # imported when first needed: start-up time
+
+        decoded = unquote_to_bytes(token)  # far faster than a callback per escape
         if b"\n" in decoded or b"\r" in decoded or b"\0" in decoded:  # lines must not move
             decoded = _URL.sub(lambda m: _byte(m[1], 16, m[0]), token)
         if decoded != token:
