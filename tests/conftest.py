@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from gitrepo import GitRepo
 
 from keyscan.cli import main
 
@@ -80,3 +81,12 @@ def comparable(report: Report) -> list[dict[str, Any]]:
         f["locations"] = sorted(f["locations"], key=lambda loc: json.dumps(loc, sort_keys=True))
         findings.append(f)
     return sorted(findings, key=lambda f: f["id"])
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    """A repository with one commit (a README), for history tests to build on."""
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.write("README.md", "# project\n")
+    repo.commit("initial")
+    return repo

@@ -4,19 +4,10 @@ found at their commit and path, with the steps that reached them."""
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
 from gitrepo import EMAIL, NAME, GitRepo
 from test_decode import ENGINES, creds, ini, k8s_secret, scan_json, yaml_in_tar_gz
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> GitRepo:
-    repo = GitRepo.init(tmp_path / "repo")
-    repo.write("README.md", "# project\n")
-    repo.commit("initial")
-    return repo
 
 
 def git_places(report: dict) -> list[tuple]:
