@@ -24,7 +24,7 @@ from keyscan.matcher import Matcher
 from keyscan.model import Blob, Provenance
 from keyscan.rules import Rule
 from keyscan.scan import Progress, ScanOptions, ScanState, detect_blob, matcher_for
-from keyscan.sources import files, git
+from keyscan.sources import files, git, pack
 
 # Below this much content, forking workers costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
@@ -45,12 +45,13 @@ _worker_counters: Any = None
 _worker_cat_file: git.CatFile | None = None
 _worker_matcher: Matcher | None = None
 _worker_decoder: Decoder | None = None
+_worker_packs: pack.PackReader | None = None
 
 
 def _init_worker(counters: Any) -> None:
-    global _worker_counters, _worker_cat_file, _worker_matcher, _worker_decoder
+    global _worker_counters, _worker_cat_file, _worker_matcher, _worker_decoder, _worker_packs
     _worker_counters = counters
-    _worker_cat_file = _worker_matcher = _worker_decoder = None  # nothing from a forked parent
+    _worker_cat_file = _worker_matcher = _worker_decoder = _worker_packs = None  # not a parent's
 
 
 def _cat_file(repo: git.Repo) -> git.CatFile:
@@ -78,23 +79,76 @@ def _scan_objects(
     decoder: Decoder | None = None,
 ) -> tuple[list[_Hit], list[str], list[bytes]]:
     """Read a batch of objects (`oid\\n` lines) through cat-file and match them: a worker's
-    task, or (given the driver's `matcher` and `decoder`) the whole scan of a small
+    task, or (given the driver's `matcher` and `decoder`) part of the scan of a small
     repository in this process. Returns hits, warnings and objects that were unread."""
-    oids = batch.split()
+    in_worker = _worker_counters is not None
+    warnings: list[str] = []
+    failed: list[bytes] = []
+    cat_file = _cat_file(repo) if in_worker else git.CatFile(repo)
+    try:
+        objects = cat_file.read(batch.split(), warnings.append, failed, whole=files.CHUNK)
+        hits = _match_objects(objects, rules, options, warnings, matcher, decoder)
+    finally:
+        if not in_worker:
+            cat_file.close()
+    return hits, warnings, failed
+
+
+def _scan_share(
+    repo: git.Repo,
+    share: pack.Share,
+    hash_size: int,
+    rules: Sequence[Rule],
+    options: ScanOptions,
+    matcher: Matcher | None = None,
+    decoder: Decoder | None = None,
+    reader: pack.PackReader | None = None,
+) -> tuple[list[_Hit], list[str], list[bytes]]:
+    """Rebuild one share of a pack in this process and match its objects; what the pack
+    reader leaves (see keyscan/sources/pack.py) goes through cat-file."""
+    global _worker_packs
+    if reader is None:
+        if _worker_packs is None:
+            _worker_packs = pack.PackReader(pack.open_packs(repo.git_dir, hash_size) or [])
+        reader = _worker_packs
+    warnings: list[str] = []
+    left: list[bytes] = []
+    try:
+        rebuilt = reader.read(share, files.CHUNK, left)
+        objects = (git.RawObject(oid, kind, len(data), data, None) for oid, kind, data in rebuilt)
+        hits = _match_objects(objects, rules, options, warnings, matcher, decoder)
+    except pack.PackError as exc:  # the pack went away (e.g. a gc while we scan)
+        return [], [f"{exc}; its objects were not scanned"], []
+    failed: list[bytes] = []
+    if left:
+        more, more_warnings, failed = _scan_objects(
+            repo, b"".join(oid + b"\n" for oid in left), rules, options, matcher, decoder
+        )
+        hits += more
+        warnings += more_warnings
+    return hits, warnings, failed
+
+
+def _match_objects(
+    objects: Iterable[git.RawObject],
+    rules: Sequence[Rule],
+    options: ScanOptions,
+    warnings: list[str],
+    matcher: Matcher | None = None,
+    decoder: Decoder | None = None,
+) -> list[_Hit]:
+    """The objects that match, with their detections; counts progress in a worker."""
     counters = _worker_counters  # set only in worker processes
     in_worker = counters is not None
     if matcher is None:
         matcher, decoder = _matcher(rules, options)
     by_id = {rule.id: rule for rule in matcher.rules}
-    warnings: list[str] = []
-    failed: list[bytes] = []
     hits: list[_Hit] = []
     done = done_bytes = found = 0
     placeholder = Provenance("git")
     scan = matcher.scan
     prepare = files.prepare
-    cat_file = _cat_file(repo) if in_worker else git.CatFile(repo)
-    for obj in cat_file.read(oids, warnings.append, failed, whole=files.CHUNK):
+    for obj in objects:
         detections: list[Detection] = []
         if obj.data is not None:  # the common case: one chunk, and most have no hit
             data = prepare(obj.data)
@@ -124,9 +178,7 @@ def _scan_objects(
             done = done_bytes = found = 0
     if in_worker:
         _count(counters, done, done_bytes, found)
-    else:
-        cat_file.close()
-    return hits, warnings, failed
+    return hits
 
 
 def _count(counters: Any, objects: int, size: int, detections: int) -> None:
@@ -191,6 +243,9 @@ def _run_workers(
         if objects.total_bytes >= PARALLEL_MIN_BYTES and jobs > 1 and state.skip is None:
             break
     else:
+        packs = _open_packs(state, history)
+        if packs is not None:
+            return _scan_here(state, history, packs)
         batch = bytes(objects.lines)
         if state.skip is not None:
             oids = objects.oids()
@@ -221,14 +276,24 @@ def _run_workers(
         if state.progress is not None:
             state.progress(progress)
 
+    repo, rules, options = history.repo, state.rules, state.options
+    packs = _open_packs(state, history)
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(counters,)
     ) as pool:
-        for batch in _batches(objects, listing):
-            futures.append(
-                pool.submit(_scan_objects, history.repo, batch, state.rules, state.options)
-            )
-            poll()
+        if packs is not None:  # workers rebuild packed objects while git lists the rest
+            size = _hash_size(objects)
+            for share in pack.shares(packs, SHARE_BYTES):
+                futures.append(pool.submit(_scan_share, repo, share, size, rules, options))
+            for _ in listing:
+                poll()
+            loose = git.loose_objects(repo)
+            if loose:
+                futures.append(pool.submit(_scan_objects, repo, loose, rules, options))
+        else:
+            for batch in _batches(objects, listing):
+                futures.append(pool.submit(_scan_objects, repo, batch, rules, options))
+                poll()
         pending = set(futures)
         while pending:
             _, pending = concurrent.futures.wait(pending, timeout=0.1)
@@ -240,7 +305,59 @@ def _run_workers(
         hits.extend(batch_hits)
         failed.extend(batch_failed)
         state.warnings.extend(warnings)
-    return hits, failed
+    return _unique(hits), failed
+
+
+# Pack data per worker task: enough that a delta's base is usually in the same task (and in
+# the worker's cache), small enough that the workers finish together.
+SHARE_BYTES = 8 * 1024 * 1024
+
+
+def _hash_size(objects: git.ObjectList) -> int:
+    return (objects.width - 1) // 2  # hex digits and a newline per listed object
+
+
+def _open_packs(state: ScanState, history: _History) -> list[pack.PackIndex] | None:
+    """The packs to rebuild objects from in this process: for a scan of the whole object
+    database only (a range lists its own objects, an incremental scan skips known ones)."""
+    if history.revs or state.skip is not None or not history.objects.width:
+        return None
+    return pack.open_packs(history.repo.git_dir, _hash_size(history.objects))
+
+
+def _scan_here(
+    state: ScanState, history: _History, packs: list[pack.PackIndex]
+) -> tuple[list[_Hit], list[bytes]]:
+    """A small repository's packs and loose objects, scanned in this process."""
+    repo, size = history.repo, _hash_size(history.objects)
+    reader = pack.PackReader(packs)
+    hits: list[_Hit] = []
+    failed: list[bytes] = []
+    tasks: list[tuple[list[_Hit], list[str], list[bytes]]] = []
+    try:
+        for share in pack.shares(packs, SHARE_BYTES):
+            tasks.append(_scan_share(repo, share, size, state.rules, state.options,
+                                     state.matcher, state.decoder, reader))  # fmt: skip
+    finally:
+        reader.close()
+    loose = git.loose_objects(repo)
+    if loose:
+        tasks.append(
+            _scan_objects(repo, loose, state.rules, state.options, state.matcher, state.decoder)
+        )
+    for task_hits, warnings, task_failed in tasks:
+        hits += task_hits
+        failed += task_failed
+        state.warnings.extend(warnings)
+    return _unique(hits), failed
+
+
+def _unique(hits: list[_Hit]) -> list[_Hit]:
+    """One hit per object: an object can be in two packs, or packed and loose."""
+    unique: dict[bytes, _Hit] = {}
+    for hit in hits:
+        unique.setdefault(hit.oid, hit)
+    return list(unique.values())
 
 
 def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "") -> None:

@@ -249,6 +249,23 @@ def stream_all_objects(repo: Repo, objects: ObjectList) -> Iterator[int]:
         proc.wait()
 
 
+def loose_objects(repo: Repo) -> bytes:
+    """The loose blobs, commits and tags, as `oid\\n` lines (from the object folders: packs
+    hold the rest). Their types come from one `cat-file --batch-check`."""
+    root = os.path.join(repo.git_dir, "objects")
+    names = []
+    for folder in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        if len(folder) == 2 and all(c in "0123456789abcdef" for c in folder):
+            with contextlib.suppress(OSError):
+                names += [folder + rest for rest in os.listdir(os.path.join(root, folder))
+                          if all(c in "0123456789abcdef" for c in rest)]  # fmt: skip
+    if not names:
+        return b""
+    listed = repo.run("cat-file", _LISTING, input="\n".join(names).encode() + b"\n", check=False)
+    return b"".join(kind_oid[1] + b"\n" for kind_oid in _LISTING_ROW.findall(listed)
+                    if kind_oid[0] != b"tree")  # fmt: skip
+
+
 def list_range_objects(repo: Repo, revs: Sequence[str]) -> ObjectList:
     """Blobs, commits and tags introduced by the commits `revs` select (e.g. A..B)."""
     listed = repo.run("rev-list", "--objects", "--missing=allow-any", *revs, "--")
