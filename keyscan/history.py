@@ -118,7 +118,8 @@ def _scan_share(
         objects = (git.RawObject(oid, kind, len(data), data, None) for oid, kind, data in rebuilt)
         hits = _match_objects(objects, rules, options, warnings, matcher, decoder)
     except pack.PackError as exc:  # the pack went away (e.g. a gc while we scan)
-        return [], [f"{exc}; its objects were not scanned"], []
+        return [], [f"{exc}: some of its objects were not scanned; scan again once nothing "
+                    "else is repacking the repository"], []  # fmt: skip
     failed: list[bytes] = []
     if left:
         more, more_warnings, failed = _scan_objects(

@@ -12,10 +12,12 @@ from typing import Any
 import keys
 import pytest
 from conftest import comparable, key_ids, scan_json
-from gitrepo import GitRepo
+from gitrepo import GitRepo, run_git
 from test_history import env_text, rich_history
 
 import keyscan.history
+from keyscan.rules import load_rules
+from keyscan.scan import ScanOptions
 from keyscan.sources import pack
 
 
@@ -41,9 +43,11 @@ def listed(repo: GitRepo) -> dict[str, str]:
     return {oid: kind for kind, oid in (row.split() for row in rows.splitlines())}
 
 
-def rebuild_all(repo: GitRepo, share_bytes: int = 4096, whole: int = 1 << 24) -> Any:
+def rebuild_all(
+    repo: GitRepo, share_bytes: int = 4096, whole: int = 1 << 24, hash_size: int = 20
+) -> Any:
     """Every object the pack reader rebuilds (ID -> (type, content)), and what it leaves."""
-    packs = pack.open_packs(str(repo.git_dir), 20)
+    packs = pack.open_packs(str(repo.git_dir), hash_size)
     assert packs
     reader = pack.PackReader(packs)
     rebuilt: dict[str, tuple[str, bytes]] = {}
@@ -83,6 +87,25 @@ class TestPackReader:
         expected = {oid for oid, kind in listed(repo).items() if kind != "tree"}
         assert set(rebuilt) == expected
 
+    def test_sha256_repository_is_rebuilt_and_scanned(self, tmp_path: Path) -> None:
+        """In a SHA-256 repository (32-byte names in the index) every packed object is
+        rebuilt as stored, and the keys of every version are found."""
+        path = tmp_path / "repo"
+        path.mkdir()
+        run_git(path, "init", "-q", "--object-format=sha256")
+        repo = GitRepo(path)
+        by_blob = edited_file_history(repo, versions=6)
+        repo.git("gc", "-q", "--prune=now")
+        rebuilt, left = rebuild_all(repo, hash_size=32)
+        assert left == [] and set(by_blob) <= set(rebuilt)
+        for oid, (kind, content) in rebuilt.items():
+            stored = f"{kind} {len(content)}\0".encode() + content
+            assert hashlib.sha256(stored).hexdigest() == oid
+        code, report, stderr = scan_json("--no-worktree", str(repo.path))
+        assert code == 1, stderr
+        assert key_ids(report) == set(by_blob.values())
+        assert "warning" not in stderr
+
     def test_named_base_deltas_are_left_to_cat_file_and_still_scanned(self, repo: GitRepo) -> None:
         """Deltas whose base is named rather than placed (REF_DELTA) are left to cat-file,
         and the scan still finds the key of every version."""
@@ -102,11 +125,28 @@ class TestPackReader:
         cat-file, which streams it; smaller ones are rebuilt."""
         by_blob = edited_file_history(repo, versions=5)
         repo.git("repack", "-a", "-d", "-f", "-q")
-        size = len(repo.git("cat-file", "blob", next(iter(by_blob))))
-        rebuilt, left = rebuild_all(repo, whole=size - 1)
+        smallest = min(int(repo.git("cat-file", "-s", oid)) for oid in by_blob)
+        rebuilt, left = rebuild_all(repo, whole=smallest - 1)
         assert set(by_blob) <= set(left)
         assert not set(by_blob) & set(rebuilt)
         assert any(kind == "commit" for kind, _ in rebuilt.values())
+
+    def test_a_pack_gone_since_the_listing_is_a_warning(self, repo: GitRepo) -> None:
+        """A share of a pack the worker cannot find (repacked away meanwhile) gives a warning
+        that says what to do, not a crash."""
+        edited_file_history(repo, versions=3)
+        repo.git("repack", "-a", "-d", "-q")
+        packs = pack.open_packs(str(repo.git_dir), 20)
+        assert packs
+        [share, *_] = pack.shares(packs, 1 << 20)
+        git_repo = keyscan.history.git.open_repo(str(repo.path))
+        assert git_repo is not None
+        hits, warnings, failed = keyscan.history._scan_share(
+            git_repo, share, 20, load_rules(), ScanOptions(), reader=pack.PackReader([])
+        )
+        assert hits == [] and failed == []
+        [warning] = warnings
+        assert share.path in warning and "scan again" in warning
 
 
 class TestPackedScans:
