@@ -46,6 +46,9 @@ _worker_cat_file: git.CatFile | None = None
 _worker_matcher: Matcher | None = None
 _worker_decoder: Decoder | None = None
 _worker_packs: pack.PackReader | None = None
+# The driver's pack indexes, which forked workers share instead of reading their own copies
+# (tens of MB on a large repository).
+_inherited_packs: list[pack.PackIndex] | None = None
 
 
 def _init_worker(counters: Any) -> None:
@@ -109,7 +112,8 @@ def _scan_share(
     global _worker_packs
     if reader is None:
         if _worker_packs is None:
-            _worker_packs = pack.PackReader(pack.open_packs(repo.git_dir, hash_size) or [])
+            packs = _inherited_packs or pack.open_packs(repo.git_dir, hash_size) or []
+            _worker_packs = pack.PackReader(packs)
         reader = _worker_packs
     warnings: list[str] = []
     left: list[bytes] = []
@@ -278,27 +282,31 @@ def _run_workers(
             state.progress(progress)
 
     repo, rules, options = history.repo, state.rules, state.options
-    packs = _open_packs(state, history)
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(counters,)
-    ) as pool:
-        if packs is not None:  # workers rebuild packed objects while git lists the rest
-            size = _hash_size(objects)
-            for share in pack.shares(packs, SHARE_BYTES):
-                futures.append(pool.submit(_scan_share, repo, share, size, rules, options))
-            for _ in listing:
+    global _inherited_packs
+    packs = _inherited_packs = _open_packs(state, history)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(counters,)
+        ) as pool:
+            if packs is not None:  # workers rebuild packed objects while git lists the rest
+                size = _hash_size(objects)
+                for share in pack.shares(packs, SHARE_BYTES):
+                    futures.append(pool.submit(_scan_share, repo, share, size, rules, options))
+                for _ in listing:
+                    poll()
+                loose = git.loose_objects(repo)
+                if loose:
+                    futures.append(pool.submit(_scan_objects, repo, loose, rules, options))
+            else:
+                for batch in _batches(objects, listing):
+                    futures.append(pool.submit(_scan_objects, repo, batch, rules, options))
+                    poll()
+            pending = set(futures)
+            while pending:
+                _, pending = concurrent.futures.wait(pending, timeout=0.1)
                 poll()
-            loose = git.loose_objects(repo)
-            if loose:
-                futures.append(pool.submit(_scan_objects, repo, loose, rules, options))
-        else:
-            for batch in _batches(objects, listing):
-                futures.append(pool.submit(_scan_objects, repo, batch, rules, options))
-                poll()
-        pending = set(futures)
-        while pending:
-            _, pending = concurrent.futures.wait(pending, timeout=0.1)
-            poll()
+    finally:
+        _inherited_packs = None
     hits: list[_Hit] = []
     failed: list[bytes] = []
     for future in futures:

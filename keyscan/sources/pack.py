@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import bisect
 import collections
+import contextlib
 import mmap
 import os
 import sys
@@ -192,6 +193,10 @@ class PackReader:
                 left_over.append(pack.name(at))
                 continue
             yield pack.name(at), _KINDS[kind], content
+        # Mapped pages count as this process's memory until they are let go (they stay in
+        # the page cache): a worker then holds about a share of a pack, not all of it.
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            data.madvise(mmap.MADV_DONTNEED)
 
     def _position(self, number: int, offset: int) -> int:
         offsets = self.packs[number].offsets
