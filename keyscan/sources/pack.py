@@ -233,14 +233,14 @@ class PackReader:
         offset = self.packs[number].offsets[at]
         end = self.packs[number].offsets[at + 1] if at + 1 < len(self.packs[number]) else None
         kind, start, size, base = _header(data, offset)
+        if size > whole:  # an object, or a delta, too large to hold: cat-file streams it
+            raise PackError("too large to hold")
         if kind != _OFS_DELTA:
-            if size > whole:
-                raise PackError("too large to hold: cat-file streams it")
             content = _inflate(data, start, end, size)
         else:
             delta = _inflate(data, start, end, size)
             if _delta_sizes(delta) > whole:
-                raise PackError("too large to hold: cat-file streams it")
+                raise PackError("its result is too large to hold")
             source = self._rebuild(number, data, self._position(number, base), whole)
             assert _apply_delta is not None
             result = _apply_delta(source, delta)
