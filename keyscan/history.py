@@ -307,14 +307,7 @@ def _run_workers(
                 poll()
     finally:
         _inherited_packs = None
-    hits: list[_Hit] = []
-    failed: list[bytes] = []
-    for future in futures:
-        batch_hits, warnings, batch_failed = future.result()
-        hits.extend(batch_hits)
-        failed.extend(batch_failed)
-        state.warnings.extend(warnings)
-    return _unique(hits), failed
+    return _gather(state, [future.result() for future in futures])
 
 
 # Pack data per worker task: enough that a delta's base is usually in the same task (and in
@@ -340,8 +333,6 @@ def _scan_here(
     """A small repository's packs and loose objects, scanned in this process."""
     repo, size = history.repo, _hash_size(history.objects)
     reader = pack.PackReader(packs)
-    hits: list[_Hit] = []
-    failed: list[bytes] = []
     tasks: list[tuple[list[_Hit], list[str], list[bytes]]] = []
     try:
         for share in pack.shares(packs, SHARE_BYTES):
@@ -354,19 +345,22 @@ def _scan_here(
         tasks.append(
             _scan_objects(repo, loose, state.rules, state.options, state.matcher, state.decoder)
         )
-    for task_hits, warnings, task_failed in tasks:
-        hits += task_hits
+    return _gather(state, tasks)
+
+
+def _gather(
+    state: ScanState, tasks: list[tuple[list[_Hit], list[str], list[bytes]]]
+) -> tuple[list[_Hit], list[bytes]]:
+    """The tasks' hits, one per object (an object can be in two packs, or packed and loose),
+    and the objects they could not read; their warnings go to `state`."""
+    unique: dict[bytes, _Hit] = {}
+    failed: list[bytes] = []
+    for hits, warnings, task_failed in tasks:
+        for hit in hits:
+            unique.setdefault(hit.oid, hit)
         failed += task_failed
         state.warnings.extend(warnings)
-    return _unique(hits), failed
-
-
-def _unique(hits: list[_Hit]) -> list[_Hit]:
-    """One hit per object: an object can be in two packs, or packed and loose."""
-    unique: dict[bytes, _Hit] = {}
-    for hit in hits:
-        unique.setdefault(hit.oid, hit)
-    return list(unique.values())
+    return list(unique.values()), failed
 
 
 def scan_repository(state: ScanState, repo: git.Repo, path: str, prefix: str = "") -> None:

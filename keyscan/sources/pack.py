@@ -239,7 +239,7 @@ class PackReader:
             content = _inflate(data, start, end, size)
         else:
             delta = _inflate(data, start, end, size)
-            if _delta_sizes(delta) > whole:
+            if _delta_result_size(delta) > whole:
                 raise PackError("its result is too large to hold")
             source = self._rebuild(number, data, self._position(number, base), whole)
             assert _apply_delta is not None
@@ -278,13 +278,13 @@ def _header(data: mmap.mmap, entry: int) -> tuple[int, int, int, int]:
 
 def _inflate(data: mmap.mmap, start: int, end: int | None, size: int) -> bytes:
     stream = zlib.decompressobj()
-    content = stream.decompress(data[start:end] if end is not None else data[start:], size + 1)
+    content = stream.decompress(data[start:end], size + 1)
     if len(content) != size or not stream.eof:
         raise PackError("an entry does not inflate to its recorded size")
     return content
 
 
-def _delta_sizes(delta: bytes) -> int:
+def _delta_result_size(delta: bytes) -> int:
     """The size of a delta's result (the second number of its header)."""
     at = 0
     for _ in range(2):
