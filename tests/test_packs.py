@@ -59,14 +59,20 @@ def rebuild_all(
     return rebuilt, [oid.decode() for oid in left]
 
 
+def pack_entries(repo: GitRepo, idx: Path) -> dict[str, list[str]]:
+    """`git verify-pack -v` of one pack, by object ID: type, size, size in the pack, offset,
+    and for a delta its depth and base."""
+    rows = (row.split() for row in repo.git("verify-pack", "-v", str(idx)).splitlines())
+    return {fields[0]: fields[1:] for fields in rows if len(fields) >= 5 and len(fields[0]) == 40}
+
+
 def deltas(repo: GitRepo) -> int:
-    """How many entries of the repository's packs are deltas (by `git verify-pack`)."""
-    count = 0
-    for idx in (repo.git_dir / "objects" / "pack").glob("*.idx"):
-        for row in repo.git("verify-pack", "-v", str(idx)).splitlines():
-            fields = row.split()
-            count += len(fields) == 7 and len(fields[0]) == 40  # depth and base at the end
-    return count
+    """How many entries of the repository's packs are deltas."""
+    return sum(
+        len(entry) == 6
+        for idx in (repo.git_dir / "objects" / "pack").glob("*.idx")
+        for entry in pack_entries(repo, idx).values()
+    )
 
 
 class TestPackReader:
@@ -196,12 +202,9 @@ class TestPackedScans:
         repo.commit("six keys")
         repo.git("repack", "-a", "-d", "-q")
         [idx] = (repo.git_dir / "objects" / "pack").glob("*.idx")
-        entries = {}
-        for row in repo.git("verify-pack", "-v", str(idx)).splitlines():
-            fields = row.split()
-            if len(fields) >= 5 and fields[0] in by_blob:
-                entries[fields[0]] = (int(fields[3]), int(fields[4]))  # size in pack, offset
-        victim, (size, offset) = next(iter(entries.items()))
+        entries = pack_entries(repo, idx)
+        victim = next(oid for oid in entries if oid in by_blob)
+        size, offset = int(entries[victim][2]), int(entries[victim][3])  # size in pack, offset
         pack_file = idx.with_suffix(".pack")
         pack_file.chmod(0o644)
         with open(pack_file, "r+b") as handle:
